@@ -1,0 +1,1 @@
+"""Activities: thin shells, each around one external system."""

@@ -1,0 +1,1 @@
+"""Performance measurements; figures are recorded in docs/performance.md."""

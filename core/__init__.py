@@ -1,0 +1,1 @@
+"""The pure domain: events, image references, settings and reports; no azure.* imports."""

@@ -1,0 +1,1 @@
+"""Durable entities: single-flight per image and the ACI quota gate."""

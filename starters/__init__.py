@@ -1,0 +1,1 @@
+"""Client functions: the Event Hub starter, the HTTP API and the janitor timer."""
