@@ -1,0 +1,55 @@
+"""The poll schedule of a scan: geometric backoff, clipped to the deadline, with a bounded number of polls."""
+
+from __future__ import annotations
+
+import math
+
+BACKOFF_FACTOR = 2.0
+MAX_POLLS_PER_SCAN = 6
+"""Each poll costs about 8 history events (timer, state reads, episode markers): 6 keep a scan under 100."""
+_FACTOR_SEARCH_STEPS = 60
+
+
+def _geometric(initial_s: int, factor: float, cap_s: float, timeout_s: int) -> list[int]:
+    """Offsets (seconds after the start) of polls whose gaps grow by `factor` up to `cap_s`, ending at the timeout."""
+    offsets: list[int] = []
+    elapsed = 0
+    gap = float(initial_s)
+    while elapsed < timeout_s:
+        elapsed = min(timeout_s, max(elapsed + 1, elapsed + math.ceil(min(gap, cap_s))))
+        offsets.append(elapsed)
+        gap *= factor
+    return offsets
+
+
+def poll_offsets(
+    *, initial_s: int, max_interval_s: int, timeout_s: int, max_polls: int = MAX_POLLS_PER_SCAN
+) -> tuple[int, ...]:
+    """Seconds after a scan started at which to poll it; strictly increasing, the last one is `timeout_s`.
+
+    Gaps start at `initial_s` and double up to `max_interval_s`. When that would take more than `max_polls` polls,
+    the gaps grow faster instead (the smallest factor that fits), so the history of a long timeout stays bounded.
+    """
+    if initial_s < 1 or max_interval_s < 1 or timeout_s < 1 or max_polls < 1:
+        raise ValueError("poll_offsets needs positive initial_s, max_interval_s, timeout_s and max_polls")
+    capped = _geometric(initial_s, BACKOFF_FACTOR, max_interval_s, timeout_s)
+    if len(capped) <= max_polls:
+        return tuple(capped)
+    if max_polls == 1:
+        return (timeout_s,)
+    low, high = BACKOFF_FACTOR, float(max(BACKOFF_FACTOR, timeout_s))
+    for _ in range(_FACTOR_SEARCH_STEPS):
+        middle = (low + high) / 2
+        if len(_geometric(initial_s, middle, math.inf, timeout_s)) <= max_polls:
+            high = middle
+        else:
+            low = middle
+    return tuple(_geometric(initial_s, high, math.inf, timeout_s))
+
+
+def next_poll_offset(offsets: tuple[int, ...], elapsed_s: float) -> int | None:
+    """The first scheduled offset after `elapsed_s`, or None once the schedule is spent."""
+    for offset in offsets:
+        if offset > elapsed_s:
+            return offset
+    return None

@@ -1,0 +1,58 @@
+"""The poll schedule backs off geometrically, ends at the deadline and never exceeds its poll budget."""
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.polling import MAX_POLLS_PER_SCAN, next_poll_offset, poll_offsets
+
+
+def test_short_timeout_doubles_up_to_the_cap_and_ends_at_the_deadline() -> None:
+    assert poll_offsets(initial_s=20, max_interval_s=120, timeout_s=300) == (20, 60, 140, 260, 300)
+
+
+def test_long_timeout_grows_faster_to_stay_within_the_poll_budget() -> None:
+    offsets = poll_offsets(initial_s=20, max_interval_s=120, timeout_s=1800)
+    assert len(offsets) == MAX_POLLS_PER_SCAN
+    assert offsets[0] == 20
+    assert offsets[-1] == 1800
+
+
+def test_initial_gap_longer_than_the_timeout_polls_once_at_the_deadline() -> None:
+    assert poll_offsets(initial_s=600, max_interval_s=600, timeout_s=60) == (60,)
+
+
+def test_single_poll_budget_polls_at_the_deadline() -> None:
+    assert poll_offsets(initial_s=20, max_interval_s=120, timeout_s=1800, max_polls=1) == (1800,)
+
+
+@pytest.mark.parametrize("bad", [{"initial_s": 0}, {"timeout_s": 0}, {"max_interval_s": 0}, {"max_polls": 0}])
+def test_non_positive_arguments_are_rejected(bad: dict[str, int]) -> None:
+    arguments = {"initial_s": 20, "max_interval_s": 120, "timeout_s": 300, "max_polls": 6} | bad
+    with pytest.raises(ValueError, match="positive"):
+        poll_offsets(**arguments)
+
+
+@given(
+    initial=st.integers(1, 3600),
+    cap=st.integers(1, 3600),
+    timeout=st.integers(1, 86_400),
+    budget=st.integers(1, 20),
+)
+def test_schedule_invariants(initial: int, cap: int, timeout: int, budget: int) -> None:
+    offsets = poll_offsets(initial_s=initial, max_interval_s=cap, timeout_s=timeout, max_polls=budget)
+    assert 1 <= len(offsets) <= budget
+    assert offsets[-1] == timeout
+    assert all(a < b for a, b in itertools.pairwise(offsets))
+    assert offsets[0] <= min(initial, timeout) or budget == 1
+    assert offsets == poll_offsets(initial_s=initial, max_interval_s=cap, timeout_s=timeout, max_polls=budget)
+
+
+def test_next_poll_offset_walks_the_schedule() -> None:
+    offsets = (20, 60, 140)
+    assert next_poll_offset(offsets, 0) == 20
+    assert next_poll_offset(offsets, 20) == 60
+    assert next_poll_offset(offsets, 100.5) == 140
+    assert next_poll_offset(offsets, 140) is None
