@@ -1,0 +1,374 @@
+"""Deployment events: Activity Log, Event Grid and CloudEvents messages turned into scan targets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+logger = logging.getLogger(__name__)
+
+DeploymentKind = Literal["aci", "aca", "aca-job"]
+WRITE_SUCCESS_EVENT_TYPE = "microsoft.resources.resourcewritesuccess"
+ACTIVITY_LOG_SUCCESS = ("success", "succeeded")
+ADMINISTRATIVE_CATEGORY = "administrative"
+SUCCEEDED_STATUS = "succeeded"
+MAX_LOGGED_CHARS = 200
+MAX_CORRELATION_ID_CHARS = 128
+ACA_NAME_MIN, ACA_NAME_MAX = 2, 32
+
+_ACI_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_ACA_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?!-))*[a-z0-9]")
+_RESOURCE_GROUP = re.compile(r"[-\w.()]{0,89}[-\w()]")
+_SUBSCRIPTION = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CORRELATION_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class _ResourceType:
+    kind: DeploymentKind
+    arm_type: str  # provider/type as ARM spells it
+    name_pattern: re.Pattern[str]
+    name_rule: str
+
+
+_RESOURCE_TYPES: dict[str, _ResourceType] = {
+    rt.arm_type.lower(): rt
+    for rt in (
+        _ResourceType("aci", "Microsoft.ContainerInstance/containerGroups", _ACI_NAME, "1-63 a-z 0-9 -, no edge -"),
+        _ResourceType("aca", "Microsoft.App/containerApps", _ACA_NAME, "2-32 a-z 0-9 -, letter first, no --"),
+        _ResourceType("aca-job", "Microsoft.App/jobs", _ACA_NAME, "2-32 a-z 0-9 -, letter first, no --"),
+    )
+}
+TARGET_OPERATIONS: dict[str, _ResourceType] = {f"{key}/write": rt for key, rt in _RESOURCE_TYPES.items()}
+"""Lower-case write operation -> resource type: the only operations that are scan targets."""
+
+
+class InvalidMessage(ValueError):
+    """The Event Hub message body is not JSON (or not UTF-8)."""
+
+
+class InvalidResourceId(ValueError):
+    """Not the exact resource id of an ACI container group, ACA container app or ACA job."""
+
+
+class SkippedRecord(ValueError):
+    """A garbled record that cannot be a scan target; the message says why (never escapes parse_*)."""
+
+
+class _NotATarget(Exception):
+    """A well-formed record that is not a successful container write (a start, a failure, another category)."""
+
+
+def _clip(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= MAX_LOGGED_CHARS else text[:MAX_LOGGED_CHARS] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceParts:
+    """The parts of a target's resource id, with the name lower-cased (ACI and ACA names are lower case)."""
+
+    kind: DeploymentKind
+    subscription_id: str
+    resource_group: str
+    name: str
+
+    @property
+    def resource_id(self) -> str:
+        """The ARM-cased resource id."""
+        arm_type = next(rt.arm_type for rt in _RESOURCE_TYPES.values() if rt.kind == self.kind)
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/{arm_type}/{self.name}"
+        )
+
+
+def parse_resource_id(resource_id: str, expected_type: str | None = None) -> ResourceParts:
+    """Split the exact resource id of a target resource (no child path); `expected_type` is lower provider/type."""
+    if not isinstance(resource_id, str):
+        raise InvalidResourceId("resource id is not a string")
+    parts = resource_id.split("/")
+    if (
+        len(parts) != 9
+        or parts[0]
+        or parts[1].lower() != "subscriptions"
+        or parts[3].lower() != "resourcegroups"
+        or parts[5].lower() != "providers"
+    ):
+        raise InvalidResourceId(f"not the exact id of a target resource: {_clip(resource_id)}")
+    type_key = f"{parts[6]}/{parts[7]}".lower()
+    resource_type = _RESOURCE_TYPES.get(type_key)
+    if resource_type is None or (expected_type is not None and type_key != expected_type):
+        raise InvalidResourceId(f"resource type {_clip(type_key)} is not the operation's target type")
+    subscription_id, resource_group, name = parts[2].lower(), parts[4], parts[8].lower()
+    if not _SUBSCRIPTION.fullmatch(subscription_id):
+        raise InvalidResourceId(f"subscription id is not a GUID: {_clip(parts[2])}")
+    if not _RESOURCE_GROUP.fullmatch(resource_group):
+        raise InvalidResourceId(f"resource group name ARM would reject: {_clip(resource_group)}")
+    if not resource_type.name_pattern.fullmatch(name) or (
+        resource_type.kind != "aci" and not ACA_NAME_MIN <= len(name) <= ACA_NAME_MAX
+    ):
+        raise InvalidResourceId(
+            f"{resource_type.kind} name ARM would reject ({resource_type.name_rule}): {_clip(name)}"
+        )
+    return ResourceParts(resource_type.kind, subscription_id, resource_group, name)
+
+
+class DeploymentEvent(BaseModel):
+    """One scan target: a successful write of an ACI container group, ACA container app or ACA job."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: DeploymentKind
+    subscription_id: str
+    resource_group: str
+    name: str
+    resource_id: str
+    correlation_id: str = Field(pattern=_CORRELATION_ID.pattern)
+    event_time: datetime
+
+    @field_validator("event_time")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeploymentEvent:
+        parts = parse_resource_id(self.resource_id)
+        if (parts.kind, parts.subscription_id, parts.resource_group, parts.name, parts.resource_id) != (
+            self.kind,
+            self.subscription_id,
+            self.resource_group,
+            self.name,
+            self.resource_id,
+        ):
+            raise ValueError("kind, subscription_id, resource_group and name must match the ARM-cased resource_id")
+        return self
+
+    @classmethod
+    def from_parts(cls, parts: ResourceParts, correlation_id: str, event_time: datetime) -> DeploymentEvent:
+        """A target from a parsed resource id."""
+        return cls(
+            kind=parts.kind,
+            subscription_id=parts.subscription_id,
+            resource_group=parts.resource_group,
+            name=parts.name,
+            resource_id=parts.resource_id,
+            correlation_id=correlation_id.lower(),
+            event_time=event_time,
+        )
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ActivityLogRecord(_Lenient):
+    """One record of an Activity Log diagnostic export (`{"records": [...]}`); ids are often upper-cased."""
+
+    time: datetime
+    resource_id: str = Field(alias="resourceId")
+    operation_name: str | dict[str, Any] = Field(alias="operationName")
+    result_type: str | None = Field(default=None, alias="resultType")
+    correlation_id: str = Field(alias="correlationId")
+    properties: dict[str, Any] = Field(default_factory=dict)
+    identity: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventGridData(_Lenient):
+    """The `data` of a Microsoft.Resources event (Event Grid schema or CloudEvents)."""
+
+    operation_name: str = Field(alias="operationName")
+    resource_uri: str | None = Field(default=None, alias="resourceUri")
+    correlation_id: str | None = Field(default=None, alias="correlationId")
+    status: str | None = None
+
+
+class EventGridEvent(_Lenient):
+    """An Event Grid schema event from a subscription system topic."""
+
+    id: str
+    event_type: str = Field(alias="eventType")
+    subject: str
+    event_time: datetime = Field(alias="eventTime")
+    data: EventGridData
+
+
+class CloudEvent(_Lenient):
+    """A CloudEvents 1.0 event as Event Grid delivers it."""
+
+    specversion: str
+    id: str
+    type: str
+    source: str
+    subject: str | None = None
+    time: datetime
+    data: EventGridData
+
+
+@dataclass(slots=True)
+class ParseResult:
+    """Targets of one message, plus counts for the starter's batch log line."""
+
+    targets: list[DeploymentEvent] = field(default_factory=list)
+    records: int = 0
+    skipped: int = 0
+    recognised: bool = True
+
+
+def _operation(value: object) -> str | None:
+    """The lower-case operation name; the Activity Log REST shape nests it as {"value": ...}."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, Mapping) and isinstance(value.get("value"), str):
+        return str(value["value"]).lower()
+    return None
+
+
+def _cased_id(record: ActivityLogRecord) -> str:
+    """The resource id in its original case when the record carries one (the export upper-cases resourceId)."""
+    scope = record.identity.get("authorization", {}) if isinstance(record.identity, dict) else {}
+    for candidate in (record.properties.get("entity"), scope.get("scope") if isinstance(scope, dict) else None):
+        if isinstance(candidate, str) and candidate.lower() == record.resource_id.lower():
+            return candidate
+    return record.resource_id
+
+
+def _from_activity_log(raw: Mapping[str, Any], operation: str) -> tuple[ResourceParts, str, datetime]:
+    record = ActivityLogRecord.model_validate(raw)
+    if (record.result_type or "").lower() not in ACTIVITY_LOG_SUCCESS:
+        raise _NotATarget(f"resultType {_clip(record.result_type)} is not Success")
+    category = record.properties.get("eventCategory")
+    if isinstance(category, str) and category.lower() != ADMINISTRATIVE_CATEGORY:
+        raise _NotATarget(f"eventCategory {_clip(category)} is not Administrative")
+    status = record.properties.get("status")
+    if isinstance(status, str) and status.lower() != SUCCEEDED_STATUS:
+        raise _NotATarget(f"status {_clip(status)} is not Succeeded")
+    parts = parse_resource_id(_cased_id(record), operation.removesuffix("/write"))
+    return parts, record.correlation_id, record.time
+
+
+def _from_resource_event(
+    subject: str | None, data: EventGridData, event_id: str, operation: str
+) -> tuple[ResourceParts, str]:
+    if data.status is not None and data.status.lower() != SUCCEEDED_STATUS:
+        raise _NotATarget(f"status {_clip(data.status)} is not Succeeded")
+    resource_id = data.resource_uri or subject
+    if resource_id is None:
+        raise SkippedRecord("no resourceUri or subject")
+    parts = parse_resource_id(resource_id, operation.removesuffix("/write"))
+    return parts, data.correlation_id or event_id
+
+
+def _target(raw: Mapping[str, Any]) -> DeploymentEvent | None:
+    """The target of one record or event, None when it is plainly not one; SkippedRecord/ValueError when garbled."""
+    data = raw.get("data")
+    if "specversion" in raw or "eventType" in raw:
+        event_type = raw.get("type") if "specversion" in raw else raw.get("eventType")
+        if not isinstance(event_type, str) or event_type.lower() != WRITE_SUCCESS_EVENT_TYPE:
+            return None
+        if not isinstance(data, Mapping):
+            raise SkippedRecord("no data object")
+        operation = _operation(data.get("operationName"))
+        if operation is None:
+            raise SkippedRecord("no data.operationName")
+        if operation not in TARGET_OPERATIONS:
+            return None
+        if "specversion" in raw:
+            cloud = CloudEvent.model_validate(raw)
+            parts, correlation = _from_resource_event(cloud.subject, cloud.data, cloud.id, operation)
+            return DeploymentEvent.from_parts(parts, correlation, cloud.time)
+        grid = EventGridEvent.model_validate(raw)
+        parts, correlation = _from_resource_event(grid.subject, grid.data, grid.id, operation)
+        return DeploymentEvent.from_parts(parts, correlation, grid.event_time)
+    operation = _operation(raw.get("operationName"))
+    if operation is None:
+        raise SkippedRecord("no operationName")
+    if operation not in TARGET_OPERATIONS:
+        return None
+    parts, correlation, when = _from_activity_log(raw, operation)
+    return DeploymentEvent.from_parts(parts, correlation, when)
+
+
+def _items(document: object, result: ParseResult) -> Iterator[object]:
+    """The records/events of a message: `{"records": [...]}`, one event, or an array of either."""
+    if isinstance(document, dict):
+        records = document.get("records")
+        if "records" in document and not isinstance(records, list):
+            result.recognised = False
+            return
+        yield from records if isinstance(records, list) else (document,)
+    elif isinstance(document, list):
+        for item in document:
+            inner = item.get("records") if isinstance(item, dict) else None
+            yield from inner if isinstance(inner, list) else (item,)
+    else:
+        result.recognised = False
+
+
+def _load(body: str | bytes | bytearray | memoryview) -> object:
+    try:
+        if isinstance(body, memoryview | bytearray):
+            body = bytes(body)
+        return json.loads(body)
+    except (ValueError, TypeError, RecursionError) as error:
+        raise InvalidMessage(f"message body is not JSON: {type(error).__name__}") from None
+
+
+def parse_message(body: str | bytes, *, scanner_resource_group: str) -> ParseResult:
+    """Parse one Event Hub message; raise InvalidMessage only when the body is not JSON."""
+    result = ParseResult()
+    scanner_rg = scanner_resource_group.casefold()
+    seen: set[str] = set()
+    debug = logger.isEnabledFor(logging.DEBUG)
+    for item in _items(_load(body), result):
+        result.records += 1
+        if not isinstance(item, dict):
+            result.skipped += 1
+            logger.info("skipped a record: not a JSON object (%s)", type(item).__name__)
+            continue
+        try:
+            target = _target(item)
+        except _NotATarget as reason:
+            if debug:
+                logger.debug("ignored a record: %s", reason)
+            continue
+        except ValueError as error:  # ValidationError, SkippedRecord, InvalidResourceId
+            result.skipped += 1
+            _log_skip(item, error)
+            continue
+        if target is None:
+            if debug:
+                logger.debug("ignored a record: not a container write")
+            continue
+        if target.resource_group.casefold() == scanner_rg:
+            if debug:
+                logger.debug("ignored a write in the scanner's resource group: %s", _clip(target.resource_id))
+            continue
+        key = target.resource_id.lower()
+        if key not in seen:
+            seen.add(key)
+            result.targets.append(target)
+    return result
+
+
+def _log_skip(item: Mapping[str, Any], error: Exception) -> None:
+    if isinstance(error, ValidationError):
+        fields = ",".join(".".join(str(p) for p in e["loc"]) for e in error.errors(include_input=False)[:5])
+        reason = f"missing or garbled fields: {fields}"
+    else:
+        reason = str(error)
+    resource = item.get("resourceId") or item.get("subject") or item.get("id")
+    logger.info("skipped a record (%s): %s", _clip(resource), _clip(reason))
+
+
+def parse_deployment_events(body: str | bytes, *, scanner_resource_group: str) -> list[DeploymentEvent]:
+    """The scan targets of one Event Hub message, one per resource, never in the scanner's resource group."""
+    return parse_message(body, scanner_resource_group=scanner_resource_group).targets
