@@ -9,3 +9,10 @@ READ_LATEST_RESULTS = "read_latest_results"
 RESOLVE_DIGESTS = "resolve_digests"
 # Notifications (activities/notifications.py)
 SEND_NOTIFICATIONS = "send_notifications"
+# ARM (activities/arm_resources.py, activities/aci_scanner.py)
+RESOLVE_IMAGES = "resolve_images"
+CREATE_SCANNER_GROUP = "create_scanner_group"
+GET_SCANNER_STATE = "get_scanner_state"
+GET_SCANNER_LOGS = "get_scanner_logs"
+DELETE_SCANNER_GROUP = "delete_scanner_group"
+LIST_SCANNER_GROUPS = "list_scanner_groups"
