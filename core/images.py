@@ -13,7 +13,8 @@ Normalisation follows `ParseNormalizedNamed` + `TagNameOnly`: a first component 
 "localhost" and has no upper case is a Docker Hub path (`docker.io`, plus `library/` for a single component);
 `index.docker.io` becomes `docker.io`; `:latest` is added only when neither tag nor digest is given; a digest is kept,
 and so is a tag given with it. Registry host case is kept, as Docker keeps it (lower-casing "Foo/bar" would turn a
-registry into a Docker Hub path and break re-parsing).
+registry into a Docker Hub path and break re-parsing). A first component with "." or ":" is always a registry and
+must be a valid host: "a_b.c/x" is rejected, where Docker's Parse would fall back to an odd registry-less path.
 
 Why not the `docker-image-py` package (0.2.0, checked against these cases): it anchors with `^...$`, so "nginx\\n"
 parses as a valid reference; its errors do not derive from ValueError; and it needs the `regex` C extension. Parsing
