@@ -1,0 +1,199 @@
+"""Blob and Table clients for the results storage account, bounded blob reads, and the scanner's write-only SAS."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient
+from azure.identity import DefaultAzureCredential
+from azure.storage.blob import (
+    BlobServiceClient,
+    ContainerClient,
+    ContainerSasPermissions,
+    ContentSettings,
+    generate_container_sas,
+)
+from pydantic import SecretStr
+
+from core.setting_types import StorageConnection
+from core.settings import Settings
+
+SAS_CLOCK_SKEW = timedelta(minutes=5)
+JSON_CONTENT = ContentSettings(content_type="application/json")
+TEXT_CONTENT = ContentSettings(content_type="text/plain; charset=utf-8")
+_ACCOUNT_NAME_KEY = "accountname"
+_ACCOUNT_KEY_KEY = "accountkey"
+
+
+class BlobTooLarge(ValueError):
+    """A blob is larger than the caller is willing to read."""
+
+
+def _connection_parts(connection_string: str) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    for item in connection_string.split(";"):
+        key, sep, value = item.partition("=")
+        if sep:
+            parts[key.strip().lower()] = value.strip()
+    return parts
+
+
+@dataclass
+class StorageClients:
+    """The service clients of one storage account; containers and tables are created on first use, once."""
+
+    blob_service: BlobServiceClient
+    table_service: TableServiceClient
+    account_name: str
+    account_key: SecretStr | None = None
+    _ready: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def container(self, name: str) -> ContainerClient:
+        """The client of container `name`, created if missing (idempotent, cached per process)."""
+        client = self.blob_service.get_container_client(name)
+        self._ensure(f"blob:{name}", client.create_container)
+        return client
+
+    def table(self, name: str) -> TableClient:
+        """The client of table `name`, created if missing (idempotent, cached per process)."""
+        client = self.table_service.get_table_client(name)
+        self._ensure(f"table:{name}", client.create_table)
+        return client
+
+    def _ensure(self, key: str, create: Callable[[], object]) -> None:
+        if key in self._ready:
+            return
+        with self._lock:
+            if key in self._ready:
+                return
+            with contextlib.suppress(ResourceExistsError):
+                create()
+            self._ready.add(key)
+
+
+def _credential(connection: StorageConnection) -> TokenCredential:
+    if connection.client_id:
+        return DefaultAzureCredential(managed_identity_client_id=connection.client_id)
+    return DefaultAzureCredential()
+
+
+def build_clients(connection: StorageConnection) -> StorageClients:
+    """Clients for `connection`: a connection string (Azurite, local) or the app's identity (Azure)."""
+    if connection.connection_string is not None:
+        text = connection.connection_string.get_secret_value()
+        blob = BlobServiceClient.from_connection_string(text)
+        table = TableServiceClient.from_connection_string(text)
+        parts = _connection_parts(text)
+        key = parts.get(_ACCOUNT_KEY_KEY)
+        account = parts.get(_ACCOUNT_NAME_KEY) or blob.account_name or ""
+        return StorageClients(blob, table, account, SecretStr(key) if key else None)
+    if not connection.blob_service_uri or not connection.table_service_uri:
+        raise ValueError(f"storage connection {connection.setting} has no service URIs")
+    credential = _credential(connection)
+    blob = BlobServiceClient(account_url=connection.blob_service_uri, credential=credential)
+    table = TableServiceClient(endpoint=connection.table_service_uri, credential=credential)
+    return StorageClients(blob, table, connection.account_name or blob.account_name or "")
+
+
+_clients: dict[str, StorageClients] = {}
+_clients_lock = threading.Lock()
+
+
+def _cache_key(connection: StorageConnection) -> str:
+    secret = connection.connection_string.get_secret_value() if connection.connection_string else ""
+    basis = "\x1f".join(
+        [connection.setting, connection.mode, secret, *(str(v) for v in connection.model_dump().values())]
+    )
+    return hashlib.sha256(basis.encode()).hexdigest()
+
+
+def clients_for(settings: Settings) -> StorageClients:
+    """The process-wide clients for the settings' results storage (one set per connection)."""
+    key = _cache_key(settings.storage)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = build_clients(settings.storage)
+        return _clients[key]
+
+
+def read_blob(container: ContainerClient, name: str, limit: int) -> bytes | None:
+    """The blob's bytes, None when it does not exist; `BlobTooLarge` when it has more than `limit` bytes."""
+    try:
+        downloader = container.download_blob(name, offset=0, length=limit + 1, max_concurrency=1)
+        data = downloader.readall()
+    except ResourceNotFoundError:
+        return None
+    if len(data) > limit:
+        raise BlobTooLarge(f"{name} is larger than {limit} bytes")
+    return data
+
+
+def read_blob_tail(container: ContainerClient, name: str, limit: int) -> tuple[bytes | None, bool]:
+    """At most the last `limit` bytes of a blob (None when missing) and whether the start was cut off."""
+    try:
+        downloader = container.download_blob(name, offset=0, length=limit, max_concurrency=1)
+        size = downloader.properties.size
+        if size <= limit:
+            return downloader.readall(), False
+        tail = container.download_blob(name, offset=size - limit, length=limit, max_concurrency=1)
+        return tail.readall(), True
+    except ResourceNotFoundError:
+        return None, False
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """Where the scanner uploads: a write-only SAS URL of the uploads container (secret) and its blob prefix."""
+
+    sas_url: SecretStr
+    prefix: str
+    expires_at: datetime
+
+
+def make_upload_sas(
+    settings: Settings, instance_id: str, *, now: datetime | None = None, minutes: int | None = None
+) -> UploadTarget:
+    """A create+write-only SAS for the uploads container, valid `minutes` (default UPLOAD_SAS_MINUTES).
+
+    Not an activity: the SAS is a secret and must never travel through orchestration history. The activity that
+    creates the scanner group calls this in-process and passes `sas_url` to the container as a `secure_value`.
+    With an account key (Azurite, local) it is a service SAS; with the app's identity a user delegation SAS.
+    Blob SAS cannot be limited to a prefix (only HNS accounts have directory SAS), so the SAS covers the container;
+    it cannot read, list or delete, and the app validates every upload it reads back.
+    """
+    clients = clients_for(settings)
+    container_name = settings.uploads_container
+    container = clients.container(container_name)
+    start = (now or datetime.now(UTC)) - SAS_CLOCK_SKEW
+    expiry = start + SAS_CLOCK_SKEW + timedelta(minutes=minutes or settings.upload_sas_minutes)
+    permission = ContainerSasPermissions(create=True, write=True)
+    if clients.account_key is not None:
+        token = generate_container_sas(
+            clients.account_name,
+            container_name,
+            account_key=clients.account_key.get_secret_value(),
+            permission=permission,
+            start=start,
+            expiry=expiry,
+            protocol=None,
+        )
+    else:
+        delegation_key = clients.blob_service.get_user_delegation_key(key_start_time=start, key_expiry_time=expiry)
+        token = generate_container_sas(
+            clients.account_name,
+            container_name,
+            user_delegation_key=delegation_key,
+            permission=permission,
+            start=start,
+            expiry=expiry,
+            protocol="https",
+        )
+    return UploadTarget(SecretStr(f"{container.url}?{token}"), instance_id, expiry)

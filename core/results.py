@@ -1,0 +1,107 @@
+"""Payloads of the results activities (cache lookup, collect, store): pure models the orchestrator can build."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from core.report import Digest, ImageRef, ImageResult
+
+MAX_IMAGES = 500
+
+InstanceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")]
+ScanOutcome = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ImageToCheck(_Payload):
+    """An image of the deployment: canonical reference and, when resolved, its digest."""
+
+    image: ImageRef
+    digest: Digest | None = None
+
+
+class CacheLookupRequest(_Payload):
+    """Input of `lookup_cache`; `now` is the orchestration's `current_utc_datetime` (deterministic, testable)."""
+
+    images: list[ImageToCheck] = Field(max_length=MAX_IMAGES)
+    cache_hours: int = Field(ge=0)
+    now: AwareDatetime
+
+
+class CacheLookup(_Payload):
+    """One image's cache answer: a hit carries the cached result with status `cached`."""
+
+    image: str
+    digest: str | None = None
+    hit: bool
+    result: ImageResult | None = None
+
+
+class CacheLookupResponse(_Payload):
+    """Output of `lookup_cache`, in the order of the request's images."""
+
+    images: list[CacheLookup]
+
+
+class CollectRequest(_Payload):
+    """Input of `collect_results`: the images of one scanner group in SCAN_IMAGES order (upload index = position).
+
+    `prefix` is the group's RESULTS_PREFIX (default: the instance id). An image without a status.json becomes
+    `missing_status` (the orchestrator knows whether the group timed out or failed), with `exit_code` and `reason`
+    from the container's state. `now` stamps results whose scanner times are missing or implausible.
+    """
+
+    instance_id: InstanceId
+    images: list[ImageToCheck] = Field(max_length=MAX_IMAGES)
+    prefix: InstanceId | None = None
+    missing_status: Literal["failed", "timed_out"] = "failed"
+    expect_report: bool = True
+    exit_code: int | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+    now: AwareDatetime | None = None
+
+
+class ImageResults(_Payload):
+    """Output of `collect_results`: small per-image results (no report bodies), in request order."""
+
+    results: list[ImageResult]
+
+
+class StoreRequest(_Payload):
+    """Input of `store_results`: the scan record of one orchestration and its per-image results."""
+
+    instance_id: InstanceId
+    event: dict[str, Any] | None = None
+    status: ScanOutcome = "completed"
+    started_at: AwareDatetime | None = None
+    finished_at: AwareDatetime | None = None
+    results: list[ImageResult] = Field(max_length=MAX_IMAGES)
+
+
+class LatestRequest(_Payload):
+    """Input of `read_latest_results`: canonical image references."""
+
+    images: list[ImageRef] = Field(max_length=MAX_IMAGES)
+
+
+class LatestResponse(_Payload):
+    """Output of `read_latest_results`: per requested image its latest stored result (any outcome), or None."""
+
+    results: list[ImageResult | None]
+
+
+class ScanRecord(BaseModel):
+    """A stored scan, as the HTTP API returns it."""
+
+    instance_id: str
+    status: str
+    event: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    results: list[ImageResult]

@@ -1,0 +1,55 @@
+"""Helpers (no tests): settings against the session's Azurite with storage names unique to one test, uploads."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from azure.storage.blob import ContainerClient
+
+from activities.storage_clients import StorageClients, clients_for, make_upload_sas
+from core.settings import Settings, load_settings
+from devhost.azurite import Azurite
+
+BASE_ENV = {
+    "QUALYS_POD": "US1",
+    "QUALYS_ACCESS_TOKEN": "test-token",
+    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",
+    "SCANNER_RESOURCE_GROUP": "rg-scanner",
+    "SCANNER_LOCATION": "westeurope",
+}
+
+
+def azurite_env(azurite: Azurite, **extra: str) -> dict[str, str]:
+    """An environment whose results storage is Azurite, with containers and tables no other test uses."""
+    suffix = uuid.uuid4().hex[:10]
+    return {
+        **BASE_ENV,
+        "AzureWebJobsStorage": azurite.connection_string,
+        "RESULTS_CONTAINER": f"reports-{suffix}",
+        "UPLOADS_CONTAINER": f"uploads-{suffix}",
+        "CACHE_TABLE": f"cache{suffix}",
+        "SCANS_TABLE": f"scans{suffix}",
+        **extra,
+    }
+
+
+def azurite_settings(azurite: Azurite, **extra: str) -> Settings:
+    """Settings read from `azurite_env`."""
+    return load_settings(azurite_env(azurite, **extra))
+
+
+def clients(settings: Settings) -> StorageClients:
+    return clients_for(settings)
+
+
+def scanner_uploads(settings: Settings, instance_id: str) -> ContainerClient:
+    """The uploads container as the scanner sees it: through the write-only SAS only."""
+    target = make_upload_sas(settings, instance_id)
+    return ContainerClient.from_container_url(target.sas_url.get_secret_value())
+
+
+def upload(container: ContainerClient, name: str, body: bytes | dict[str, Any]) -> None:
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    container.upload_blob(name, data, overwrite=True)
