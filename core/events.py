@@ -131,8 +131,15 @@ class DeploymentEvent(BaseModel):
     resource_group: str
     name: str
     resource_id: str
-    correlation_id: str = Field(pattern=_CORRELATION_ID.pattern)
+    correlation_id: str
     event_time: datetime
+
+    @field_validator("correlation_id")
+    @classmethod
+    def _printable_id(cls, value: str) -> str:
+        if not _CORRELATION_ID.fullmatch(value):
+            raise ValueError("correlation id must be 1-128 printable ASCII characters without spaces")
+        return value
 
     @field_validator("event_time")
     @classmethod
