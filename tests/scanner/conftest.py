@@ -1,0 +1,225 @@
+"""Fixtures that run the real scanner/scan.sh: a fake QScanner, a loopback download server and Azurite via a SAS."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
+
+from devhost.azurite import ACCOUNT, KEY, Azurite
+
+ROOT = Path(__file__).resolve().parents[2]
+SCAN_SCRIPT = ROOT / "scanner" / "scan.sh"
+FAKE_QSCANNER = Path(__file__).with_name("fake_qscanner")
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
+SCRIPT_RUN_TIMEOUT_SECONDS = 60
+
+# Values the fake QScanner prints to its log; none may survive into any output or upload.
+ACCESS_TOKEN = "tok-3f9a1c-ACCESS-TOKEN-VALUE"
+CLIENT_ID = "client-id-77d1e0"
+CLIENT_SECRET = "client-secret-5b2e44-VALUE"
+REGISTRY_PASSWORD = "registry-password-9c1d"
+AZURE_CLIENT_SECRET = "azure-client-secret-0e7f"
+
+
+@dataclass
+class DownloadServer:
+    """A loopback HTTP server with fake QScanner downloads; `requests` records the paths asked for."""
+
+    base_url: str
+    sha256: dict[str, str]
+    requests: list[str] = field(default_factory=list)
+
+
+def _fake_tarball() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = archive.gettarinfo(str(FAKE_QSCANNER), arcname="linux-amd64/qscanner")
+        with FAKE_QSCANNER.open("rb") as handle:
+            archive.addfile(info, handle)
+    return buffer.getvalue()
+
+
+def _write_downloads(directory: Path) -> dict[str, str]:
+    script = FAKE_QSCANNER.read_bytes()
+    artifacts = {"qscanner.tar.gz": _fake_tarball(), "qscanner.gz": gzip.compress(script), "qscanner": script}
+    artifacts["bad.tar.gz"] = artifacts["qscanner.tar.gz"]
+    digests: dict[str, str] = {}
+    for name, content in artifacts.items():
+        (directory / name).write_bytes(content)
+        digests[name] = hashlib.sha256(content).hexdigest()
+    (directory / "qscanner.tar.gz.sha256").write_text(f"{digests['qscanner.tar.gz']}  qscanner.tar.gz\n")
+    (directory / "bad.tar.gz.sha256").write_text(f"{'0' * 64}  bad.tar.gz\n")
+    return digests
+
+
+@pytest.fixture(scope="session")
+def download_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DownloadServer]:
+    directory = tmp_path_factory.mktemp("downloads")
+    server_state = DownloadServer(base_url="", sha256=_write_downloads(directory))
+
+    class Handler(SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            server_state.requests.append(self.path)
+            super().do_GET()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(directory)))
+    server_state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server_state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@dataclass
+class ScanRun:
+    """What one run of scan.sh did: its exit code and output, QScanner invocations, and the uploaded blobs."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    invocations: list[str]
+    blobs: dict[str, bytes]
+    elapsed: float
+    leftovers: list[str]
+
+    def blob(self, index: int, name: str) -> bytes:
+        return self.blobs[f"{index}/{name}"]
+
+    def everything(self) -> str:
+        """All output and uploads as one text, for secret searches."""
+        parts = [self.stdout, self.stderr, *(b.decode("utf-8", "replace") for b in self.blobs.values())]
+        return "\n".join(parts)
+
+
+class ScanHarness:
+    """Runs scan.sh against a fresh Azurite container, reached only through a create+write SAS."""
+
+    def __init__(self, azurite: Azurite, workdir: Path, downloads: DownloadServer) -> None:
+        self.downloads = downloads
+        self.workdir = workdir
+        self.prefix = f"scan-{uuid.uuid4().hex[:16]}"
+        self.container_name = f"uploads-{uuid.uuid4().hex[:12]}"
+        service = BlobServiceClient.from_connection_string(azurite.connection_string)
+        self.container = service.create_container(self.container_name)
+        self.sas = generate_container_sas(
+            account_name=ACCOUNT,
+            container_name=self.container_name,
+            account_key=KEY,
+            permission=ContainerSasPermissions(create=True, write=True),
+            expiry=datetime.now(UTC) + timedelta(hours=1),
+        )
+        self.sas_url = f"{azurite.blob_endpoint}/{self.container_name}?{self.sas}"
+        self.signature = parse_qs(self.sas)["sig"][0]
+        self.fake_bin = workdir / "bin"
+        self.fake_bin.mkdir()
+        shutil.copy(FAKE_QSCANNER, self.fake_bin / "qscanner")
+        self.record = workdir / "invocations.txt"
+
+    def secrets(self) -> list[str]:
+        """Every secret value that must never appear in output or uploads (raw and URL-encoded signature too)."""
+        encoded_signature = next(part.split("=", 1)[1] for part in self.sas.split("&") if part.startswith("sig="))
+        values = [ACCESS_TOKEN, CLIENT_SECRET, CLIENT_ID, REGISTRY_PASSWORD, AZURE_CLIENT_SECRET]
+        return [*values, self.signature, encoded_signature]
+
+    def base_env(self, images: list[str], behaviour: str) -> dict[str, str]:
+        home, tmp = self.workdir / "home", self.workdir / "tmp"
+        home.mkdir(exist_ok=True)
+        tmp.mkdir(exist_ok=True)
+        return {
+            "PATH": f"{self.fake_bin}:{SYSTEM_PATH}",
+            "HOME": str(home),
+            "TMPDIR": str(tmp),
+            "SCAN_IMAGES": "\n".join(images),
+            "QUALYS_POD": "US2",
+            "QUALYS_ACCESS_TOKEN": ACCESS_TOKEN,
+            "QUALYS_CLIENT_ID": CLIENT_ID,
+            "QUALYS_CLIENT_SECRET": CLIENT_SECRET,
+            "QSCANNER_REGISTRY_PASSWORD": REGISTRY_PASSWORD,
+            "AZURE_CLIENT_SECRET": AZURE_CLIENT_SECRET,
+            "SCAN_TYPES": "os,sca,secret",
+            "QSCANNER_VERSION": "4.8.0-2",
+            "SCAN_TIMEOUT_PER_IMAGE": "30",
+            "QSCANNER_MODE": "get-report",
+            "RESULTS_SAS_URL": self.sas_url,
+            "RESULTS_PREFIX": self.prefix,
+            "FAKE_QSCANNER_BEHAVIOUR": behaviour,
+            "FAKE_QSCANNER_RECORD": str(self.record),
+        }
+
+    def run(
+        self,
+        images: list[str],
+        behaviour: str = "*=ok",
+        *,
+        qscanner_on_path: bool = True,
+        env: Mapping[str, str | None] | None = None,
+    ) -> ScanRun:
+        full_env = self.base_env(images, behaviour)
+        if not qscanner_on_path:
+            full_env["PATH"] = SYSTEM_PATH
+        for name, value in (env or {}).items():
+            if value is None:
+                full_env.pop(name, None)
+            else:
+                full_env[name] = value
+        started = time.monotonic()
+        completed = subprocess.run(
+            ["bash", str(SCAN_SCRIPT)],
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=SCRIPT_RUN_TIMEOUT_SECONDS,
+            check=False,
+        )
+        elapsed = time.monotonic() - started
+        invocations = self.record.read_text().splitlines() if self.record.exists() else []
+        tmp = Path(full_env.get("TMPDIR", self.workdir / "tmp"))
+        return ScanRun(
+            returncode=completed.returncode,
+            stdout=completed.stdout,
+            stderr=completed.stderr,
+            invocations=invocations,
+            blobs=self.uploaded(),
+            elapsed=elapsed,
+            leftovers=sorted(os.listdir(tmp)) if tmp.is_dir() else [],
+        )
+
+    def uploaded(self) -> dict[str, bytes]:
+        """Blobs under this run's prefix, keyed by the path below the prefix ('0/status.json')."""
+        found: dict[str, bytes] = {}
+        for item in self.container.list_blobs():
+            name = str(item.name)
+            key = name.removeprefix(f"{self.prefix}/") if name.startswith(f"{self.prefix}/") else f"!{name}"
+            found[key] = self.container.download_blob(name).readall()
+        return found
+
+
+@pytest.fixture
+def harness(azurite: Azurite, tmp_path: Path, download_server: DownloadServer) -> ScanHarness:
+    return ScanHarness(azurite, tmp_path, download_server)
