@@ -1,0 +1,174 @@
+"""DurableEngine: a local Durable Functions backend that drives any `df.DFApp` exactly as the extension would."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import datetime
+from typing import Any
+
+from devhost import history as h
+from devhost.core import EngineCore, deadline_after
+from devhost.entities import scheduler_id
+from devhost.errors import (
+    InstanceNotFoundError,
+    InstanceNotRunningError,
+    OrchestrationExistsError,
+    UnknownFunctionError,
+)
+from devhost.orchestration import TERMINAL_STATUSES
+from devhost.status import instance_status
+
+__all__ = [
+    "DurableEngine",
+    "InstanceNotFoundError",
+    "InstanceNotRunningError",
+    "OrchestrationExistsError",
+    "UnknownFunctionError",
+]
+
+
+class DurableEngine(EngineCore):
+    """Runs orchestrations, activities, timers and entities; every public method is safe to call from any thread.
+
+    Construct with `DurableEngine(index, store_path=..., clock=..., task_hub=..., max_workers=...)`.
+    """
+
+    # ---- client API -----------------------------------------------------------------------------------------------
+    def start_new(self, name: str, instance_id: str | None = None, input: Any = None) -> str:
+        """Schedule a new orchestration; `input` is the value the orchestrator's `context.get_input()` returns."""
+        entry = self.index.orchestrator(name)
+        if entry is None:
+            raise UnknownFunctionError(f"no orchestrator function named '{name}'")
+        instance_id = instance_id or uuid.uuid4().hex
+        with self._lock:
+            existing = self._instances.get(instance_id)
+            if existing is not None and existing.is_active:
+                raise OrchestrationExistsError(f"an instance with ID '{instance_id}' already exists and is active")
+            with self._store.transaction():
+                self._create(entry.durable_name, instance_id, None if input is None else json.dumps(input), None)
+            self._cond.notify_all()
+        return instance_id
+
+    def get_status(
+        self,
+        instance_id: str,
+        *,
+        show_history: bool = False,
+        show_history_output: bool = False,
+        show_input: bool = True,
+    ) -> dict[str, Any] | None:
+        with self._lock:
+            inst = self._instances.get(instance_id)
+            if inst is None:
+                return None
+            return instance_status(
+                inst, show_history=show_history, show_history_output=show_history_output, show_input=show_input
+            )
+
+    def list_statuses(
+        self,
+        *,
+        runtime_status: list[str] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                instance_status(inst)
+                for inst in self._instances.values()
+                if (not runtime_status or inst.status in runtime_status)
+                and (created_from is None or inst.created >= created_from)
+                and (created_to is None or inst.created <= created_to)
+            ]
+
+    def raise_event(self, instance_id: str, event_name: str, data: Any) -> None:
+        """Deliver an external event; `data` is the value the orchestrator's task receives."""
+        with self._lock:
+            inst = self._active(instance_id)
+            with self._store.transaction():
+                self._post(inst, None, h.event_raised(self.clock.now(), event_name, json.dumps(data)))
+            self._cond.notify_all()
+
+    def terminate(self, instance_id: str, reason: str | None) -> None:
+        with self._lock:
+            inst = self._active(instance_id)
+            with self._store.transaction():
+                self._post(inst, None, h.execution_terminated(self.clock.now(), reason))
+            self._cond.notify_all()
+
+    def purge(self, instance_id: str) -> bool:
+        with self._lock:
+            if self._instances.pop(instance_id, None) is None:
+                return False
+            with self._store.transaction():
+                self._store.delete_instance(instance_id)
+            return True
+
+    def signal_entity(self, name: str, key: str, operation: str, input: Any = None) -> None:
+        """Queue a one-way operation; `input` is the value the entity's `context.get_input()` returns."""
+        if self.index.entity(name) is None:
+            raise UnknownFunctionError(f"no entity function named '{name}'")
+        message = {"id": uuid.uuid4().hex, "op": operation, "signal": True, "input": json.dumps(input), "parent": None}
+        with self._lock:
+            with self._store.transaction():
+                self._enqueue_entity(scheduler_id(name, key), message)
+            self._cond.notify_all()
+
+    def read_entity_state(self, name: str, key: str) -> tuple[bool, Any]:
+        with self._lock:
+            entity = self._entities.get(scheduler_id(name, key))
+            if entity is None or not entity.exists or entity.state_json is None:
+                return False, None
+            return True, json.loads(entity.state_json)
+
+    # ---- running --------------------------------------------------------------------------------------------------
+    def run_until_idle(self, timeout: float | None = None) -> None:
+        """Process all work (advancing a virtual clock to pending timers) until nothing can run any more."""
+        self._drive(lambda: False, deadline_after(timeout), return_when_idle=True)
+
+    def wait_for_completion(self, instance_id: str, timeout: float) -> dict[str, Any]:
+        """Drive (or, with the background worker, wait for) the instance until it is Completed/Failed/Terminated."""
+
+        def finished() -> bool:
+            inst = self._instances.get(instance_id)
+            if inst is None:
+                raise InstanceNotFoundError(instance_id)
+            return inst.status in TERMINAL_STATUSES
+
+        self._drive(finished, deadline_after(timeout), return_when_idle=False)
+        status = self.get_status(instance_id)
+        assert status is not None
+        return status
+
+    def start(self) -> None:
+        """Run the engine continuously on a background thread (used by `serve`)."""
+        if self._worker is not None and self._worker.is_alive():
+            return
+        self._stopping = False
+        self._worker = threading.Thread(
+            target=self._drive, args=(lambda: self._stopping, None), name="devhost-engine", daemon=True
+        )
+        self._worker.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._worker is not None:
+            self._worker.join()
+            self._worker = None
+
+    def close(self) -> None:
+        """Stop the worker, abandon running activities (they resume on restart) and close the store."""
+        self.stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._store.close()
+
+    def __enter__(self) -> DurableEngine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Small Durable Functions apps that the devhost tests run."""
