@@ -306,6 +306,36 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+class EventHubBinding(BaseModel):
+    """The Event Hub trigger's hub, consumer group and connection prefix, the same variables as in Settings."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    eventhub_name: EventHubEntity = "deployments"
+    eventhub_consumer_group: EventHubEntity = "$Default"
+    eventhub_connection: SettingName = DEFAULT_EVENTHUB_CONNECTION
+
+
+def load_event_hub_binding(environ: Mapping[str, str] | None = None) -> EventHubBinding:
+    """Only the trigger's settings: read when the app is indexed (decorators run at import), defaults applied.
+
+    Reading them then, rather than writing "%EVENTHUB_NAME%" in the binding, keeps the documented defaults working
+    (the host fails to index a binding whose %setting% is unset) and is the only way for `connection`, which the
+    host reads as a setting name and never resolves.
+    """
+    env = os.environ if environ is None else environ
+    data = {
+        name: env[name.upper()].strip()
+        for name in EventHubBinding.model_fields
+        if (env.get(name.upper()) or "").strip()
+    }
+    try:
+        return EventHubBinding.model_validate(data)
+    except ValidationError as error:
+        problems = [(str(e["loc"][0]).upper(), e["msg"].removeprefix("Value error, ")) for e in error.errors()]
+        raise SettingsError(problems) from None
+
+
 @functools.cache
 def get_settings() -> Settings:
     """The process's settings, read from `os.environ` on first use (entry points only; tests use load_settings)."""

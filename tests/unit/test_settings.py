@@ -182,3 +182,18 @@ def test_settings_are_immutable() -> None:
     settings = load()
     with pytest.raises(ValueError, match="frozen"):
         settings.scan_timeout = 5  # type: ignore[misc]
+
+
+def test_event_hub_binding_has_defaults_and_names_bad_variables() -> None:
+    from core.settings import load_event_hub_binding
+
+    assert load_event_hub_binding({}).model_dump() == {
+        "eventhub_name": "deployments",
+        "eventhub_consumer_group": "$Default",
+        "eventhub_connection": "EventHubConnection",
+    }
+    assert load_event_hub_binding({"EVENTHUB_NAME": " scans "}).eventhub_name == "scans"
+    with pytest.raises(SettingsError) as caught:
+        load_event_hub_binding({"EVENTHUB_CONNECTION": "Endpoint=sb://x/;Key=y"})
+    assert [name for name, _ in caught.value.problems] == ["EVENTHUB_CONNECTION"]
+    assert "Key=y" not in str(caught.value)

@@ -1,0 +1,3 @@
+"""Orchestrator function names: starters start orchestrations by these, the blueprints register them under these."""
+
+ORCHESTRATOR_SCAN_DEPLOYMENT = "scan_deployment"
