@@ -13,6 +13,12 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from devhost.client_binding import check_status_payload
+from devhost.errors import (
+    InstanceNotFoundError,
+    InstanceNotRunningError,
+    OrchestrationExistsError,
+    UnknownFunctionError,
+)
 
 RUNNING_STATES = frozenset({"Pending", "Running", "ContinuedAsNew", "Suspended"})
 TERMINAL_STATES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
@@ -78,12 +84,11 @@ def error_response(status: int, message: str, exception: BaseException | None = 
     return json_response(status, payload)
 
 
-def sdk_payload_value(parsed: Any) -> Any:
-    """The value a Python orchestrator's `get_input()` or entity's `get_input()` returns for a posted JSON body.
+def python_worker_value(parsed: Any) -> Any:
+    """The value `context.get_input()` returns in a Python orchestrator or entity for a posted JSON body.
 
-    The Python SDK posts inputs JSON-encoded twice (`json=df_dumps(value)`), and the Python worker decodes
-    them twice, so a JSON string that itself holds JSON is unwrapped once more. A plain posted object stays
-    as it is.
+    The Python SDK JSON-encodes inputs before posting them (`json=df_dumps(value)`) and the Python worker decodes
+    them again, so a posted JSON string that itself holds JSON is unwrapped once more; a posted object stays as it is.
     """
     if isinstance(parsed, str):
         try:
@@ -121,7 +126,11 @@ def _runtime_status_filter(query: Mapping[str, str]) -> list[str] | None:
 
 @dataclass
 class DurableHttpApi:
-    """Serves `/runtime/webhooks/durabletask/*` and the SDK's `rpcBaseUrl` routes with the same handler."""
+    """Serves `/runtime/webhooks/durabletask/*` and the SDK's `rpcBaseUrl` routes with the same handler.
+
+    The engine takes Python values: what `get_input()` returns (start inputs, entity inputs) and what the
+    orchestrator's event task receives (event data), given the body the extension would have received.
+    """
 
     engine: DurableEngineAPI
     task_hub: str
@@ -131,7 +140,19 @@ class DurableHttpApi:
         return await asyncio.to_thread(func, *args, **kwargs)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Route one request under either prefix; `tail` is the decoded path after the prefix."""
+        """Route one request under either prefix; engine errors map to the extension's status codes."""
+        try:
+            return await self._route(request)
+        except UnknownFunctionError as exc:
+            return error_response(400, "One or more of the arguments submitted is incorrect", exc)
+        except OrchestrationExistsError as exc:
+            return error_response(409, str(exc))
+        except InstanceNotFoundError:
+            return json_response(404)
+        except InstanceNotRunningError:
+            return json_response(410)
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info.get("tail", "").strip("/")
         if match := _START_ROUTE.match(path):
             if request.method != "POST":
@@ -150,7 +171,7 @@ class DurableHttpApi:
     async def _start(self, request: web.Request, name: str, instance_id: str | None) -> web.Response:
         body = await request.text()
         try:
-            payload = sdk_payload_value(json.loads(body)) if body else None
+            payload = python_worker_value(json.loads(body)) if body else None
         except ValueError as exc:
             return error_response(400, "Invalid JSON content", exc)
         if not self.orchestrator_exists(name):
@@ -271,8 +292,8 @@ class DurableHttpApi:
             return error_response(400, "Only application/json request content is supported")
         body = await request.text()
         try:
-            # Decoded once only: the orchestrator sees what the extension would hand it (for the Python SDK's
-            # `raise_event`, the JSON text of the data; see docs/devhost.md).
+            # Decoded once, as the extension does: for the Python SDK's `raise_event` the orchestrator receives
+            # the JSON text of the data, as on Azure (Azure/azure-functions-durable-python#295).
             data = json.loads(body) if body else None
         except ValueError as exc:
             return error_response(400, "Invalid JSON content", exc)
@@ -294,7 +315,7 @@ class DurableHttpApi:
         if body:
             if request.content_type.lower() == JSON_CONTENT_TYPE:
                 try:
-                    operation_input = sdk_payload_value(json.loads(body))
+                    operation_input = python_worker_value(json.loads(body))
                 except ValueError as exc:
                     return error_response(400, f"Could not parse JSON content: {exc}")
             else:

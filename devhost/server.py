@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ from azure.durable_functions.models.utils import http_utils
 from pydantic import BaseModel, ValidationError
 
 from devhost.client_binding import RPC_PATH, WEBHOOK_PATH, client_binding
+from devhost.clock import RealClock, VirtualClock
 from devhost.durable_api import DurableEngineAPI, DurableHttpApi, error_response, json_response
 from devhost.http_trigger import DEFAULT_ROUTE_PREFIX, HttpRouter, to_aiohttp_response, to_functions_request
 from devhost.triggers import (
@@ -30,6 +32,7 @@ from devhost.triggers import (
     invoke,
     invoke_with_retry,
     specs_by_type,
+    specs_from_index,
     timer_past_due_from_admin_input,
     timer_value,
 )
@@ -44,11 +47,11 @@ RECENT_INVOCATIONS = 200
 
 
 class ManagedEngine(DurableEngineAPI, Protocol):
-    """A durable engine with a background worker (`devhost.engine.DurableEngine`)."""
+    """A durable engine with a background worker (`devhost.engine.DurableEngine`): `close` stops and closes it."""
 
     def start(self) -> None: ...
 
-    def stop(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class AdminInvokeRequest(BaseModel):
@@ -155,7 +158,7 @@ class DevHostServer:
         self._loop = None
         self._thread = None
         if self._manage_engine:
-            self.engine.stop()
+            self.engine.close()
 
     def __enter__(self) -> DevHostServer:
         return self.start()
@@ -317,3 +320,55 @@ def configure_logging() -> None:
     """Plain message lines on stderr (the access log lines are JSON) unless logging is already configured."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+
+
+CLOCK_MODES = ("real", "virtual")
+
+
+def build_server(
+    app_spec: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7071,
+    clock_mode: str = "real",
+    store_path: str | None = None,
+    task_hub: str = DEFAULT_TASK_HUB,
+) -> DevHostServer:
+    """Load the app, build its engine (installing the clock) and the server; nothing runs until `start()`."""
+    from devhost.engine import DurableEngine
+    from devhost.functions import load_app
+
+    if clock_mode not in CLOCK_MODES:
+        raise ValueError(f"clock_mode must be one of {CLOCK_MODES}, not {clock_mode!r}")
+    index = load_app(app_spec)
+    clock = VirtualClock() if clock_mode == "virtual" else RealClock()
+    engine = DurableEngine(index, store_path=store_path, clock=clock, task_hub=task_hub)
+    return DevHostServer(
+        specs_from_index(index),
+        engine,
+        host=host,
+        port=port,
+        task_hub=task_hub,
+        orchestrator_exists=lambda name: index.orchestrator(name) is not None,
+    )
+
+
+def serve(
+    app_spec: str,
+    host: str = "127.0.0.1",
+    port: int = 7071,
+    clock_mode: str = "real",
+    store_path: str | None = None,
+) -> None:
+    """Host the app at `app_spec` until SIGINT/SIGTERM: `python -m devhost serve` calls this."""
+    configure_logging()
+    server = build_server(app_spec, host=host, port=port, clock_mode=clock_mode, store_path=store_path)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    server.start()
+    print(f"devhost listening on {server.base_url}", file=sys.stderr, flush=True)
+    try:
+        stopping.wait()
+    finally:
+        server.stop()
