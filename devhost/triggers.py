@@ -243,7 +243,12 @@ async def invoke_with_retry(
             attempt += 1
             delay = policy.delay_before(attempt)
             LOG.warning(
-                "function %s failed (%s: %s); retry %d in %ss", spec.name, type(exc).__name__, exc, attempt, delay
+                "function %s failed (%s: %s); retry %d in %ss",
+                spec.name,
+                type(exc).__name__,
+                exc,
+                attempt,
+                delay.total_seconds(),
             )
             await _wait(delay, sleep)
 
