@@ -46,6 +46,7 @@ _RESOURCE_TYPES: dict[str, _ResourceType] = {
         _ResourceType("aca-job", "Microsoft.App/jobs", _ACA_NAME, "2-32 a-z 0-9 -, letter first, no --"),
     )
 }
+_ARM_TYPE_BY_KIND = {rt.kind: rt.arm_type for rt in _RESOURCE_TYPES.values()}
 TARGET_OPERATIONS: dict[str, _ResourceType] = {f"{key}/write": rt for key, rt in _RESOURCE_TYPES.items()}
 """Lower-case write operation -> resource type: the only operations that are scan targets."""
 
@@ -83,10 +84,9 @@ class ResourceParts:
     @property
     def resource_id(self) -> str:
         """The ARM-cased resource id."""
-        arm_type = next(rt.arm_type for rt in _RESOURCE_TYPES.values() if rt.kind == self.kind)
         return (
             f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/{arm_type}/{self.name}"
+            f"/providers/{_ARM_TYPE_BY_KIND[self.kind]}/{self.name}"
         )
 
 
@@ -121,6 +121,10 @@ def parse_resource_id(resource_id: str, expected_type: str | None = None) -> Res
     return ResourceParts(resource_type.kind, subscription_id, resource_group, name)
 
 
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class DeploymentEvent(BaseModel):
     """One scan target: a successful write of an ACI container group, ACA container app or ACA job."""
 
@@ -144,7 +148,7 @@ class DeploymentEvent(BaseModel):
     @field_validator("event_time")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return _as_utc(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> DeploymentEvent:
@@ -161,15 +165,18 @@ class DeploymentEvent(BaseModel):
 
     @classmethod
     def from_parts(cls, parts: ResourceParts, correlation_id: str, event_time: datetime) -> DeploymentEvent:
-        """A target from a parsed resource id."""
-        return cls(
+        """A target from a parsed resource id; the parts are already valid, so only the rest is checked here."""
+        correlation_id = correlation_id.lower()
+        if not _CORRELATION_ID.fullmatch(correlation_id):
+            raise ValueError("correlation id must be 1-128 printable ASCII characters without spaces")
+        return cls.model_construct(
             kind=parts.kind,
             subscription_id=parts.subscription_id,
             resource_group=parts.resource_group,
             name=parts.name,
             resource_id=parts.resource_id,
-            correlation_id=correlation_id.lower(),
-            event_time=event_time,
+            correlation_id=correlation_id,
+            event_time=_as_utc(event_time),
         )
 
 
