@@ -52,7 +52,8 @@ def run_orchestrator(entry: FunctionEntry, context_json: str) -> OrchestratorOut
 
 def _failure(function_kind: str, name: str, exc: BaseException) -> ActivityOutcome:
     summary = f"{type(exc).__name__}: {exc}"
-    details = "".join(traceback.format_exception(exc))
+    frames = exc.__traceback__.tb_next if exc.__traceback__ else None  # skip devhost's own frame
+    details = "".join(traceback.format_exception(type(exc), exc, frames))
     return ActivityOutcome(failed=True, reason=f"{function_kind} function '{name}' failed: {summary}", details=details)
 
 
