@@ -1,0 +1,388 @@
+// Entry point for `azd up`: the image-scanner function app, its event routes, secrets and least-privilege identities.
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------- environment
+@minLength(1)
+@maxLength(40)
+@description('azd environment name; names the resource groups and seeds the unique resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Region of the app and its resources (must offer Flex Consumption).')
+param location string
+
+@description('Resource group of the app; default rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Dedicated resource group for the short-lived scanner container groups; default rg-<environmentName>-scanners.')
+param scannerResourceGroupName string = ''
+
+@description('Region of the scanner container groups; default: location.')
+param scannerLocation string = ''
+
+// ---------------------------------------------------------------- Qualys
+@description('Qualys platform (POD) of the subscription.')
+@allowed([
+  'US1'
+  'US2'
+  'US3'
+  'US4'
+  'EU1'
+  'EU2'
+  'EU3'
+  'IN1'
+  'CA1'
+  'AE1'
+  'UK1'
+  'AU1'
+  'KSA1'
+])
+param qualysPod string
+
+@secure()
+@description('Qualys access token (or give qualysClientId and qualysClientSecret). Stored in Key Vault.')
+param qualysAccessToken string = ''
+
+@secure()
+@description('Qualys client id for OAuth client credentials. Stored in Key Vault.')
+param qualysClientId string = ''
+
+@secure()
+@description('Qualys client secret. Stored in Key Vault.')
+param qualysClientSecret string = ''
+
+// ---------------------------------------------------------------- scanner
+@description('QScanner release the scanner container downloads (X.Y.Z-N).')
+param qscannerVersion string = '4.8.0-2'
+
+@description('Base image of the scanner container.')
+param qscannerImage string = 'mcr.microsoft.com/azurelinux/base/core:3.0'
+
+@description('Seconds one scanner group may run before the app gives up on it.')
+param scanTimeoutSeconds string = '1800'
+
+@description('Hours a scan result of an image is reused before the image is scanned again.')
+param scanCacheHours string = '24'
+
+@description('Comma-separated resource ids of container registries whose private images the scanner may pull (AcrPull).')
+param scannerAcrResourceIds string = ''
+
+// ---------------------------------------------------------------- notifications
+@description('Comma-separated e-mail recipients of findings; empty disables e-mail.')
+param notificationEmail string = ''
+
+@description('Lowest severity that triggers a notification.')
+@allowed([
+  'CRITICAL'
+  'HIGH'
+  'MEDIUM'
+  'LOW'
+])
+param notifySeverityThreshold string = 'HIGH'
+
+@description('SMTP server (STARTTLS).')
+param smtpHost string = ''
+
+@description('SMTP port.')
+param smtpPort string = '587'
+
+@description('SMTP user name.')
+param smtpUsername string = ''
+
+@secure()
+@description('SMTP password. Stored in Key Vault.')
+param smtpPassword string = ''
+
+@description('Sender address of notification e-mails.')
+param smtpFrom string = ''
+
+@secure()
+@description('Webhook that receives findings (HTTPS). Stored in Key Vault because such URLs often embed a token.')
+param notifyWebhookUrl string = ''
+
+@secure()
+@description('Shared secret the app signs webhook bodies with. Stored in Key Vault.')
+param notifyWebhookSecret string = ''
+
+// ---------------------------------------------------------------- event routes
+@description('Default route: Event Grid system topic of the subscription -> hub, with managed identity, in seconds.')
+param enableEventGridRoute bool = true
+
+@description('Seed route: subscription Activity Log -> hub via a Send-only SAS rule (turns on local auth), 10-15 minutes.')
+param enableActivityLogRoute bool = false
+
+@description('Event Hubs tier. Basic halves the cost at rest but allows only $Default and cannot take the Activity Log.')
+@allowed([
+  'Basic'
+  'Standard'
+])
+param eventHubSku string = 'Standard'
+
+// ---------------------------------------------------------------- names
+var abbreviations = {
+  appIdentity: 'id-app-'
+  scannerIdentity: 'id-scanner-'
+  storage: 'st'
+  functionApp: 'func-'
+  plan: 'plan-'
+  keyVault: 'kv-'
+  eventHubNamespace: 'evhns-'
+  systemTopic: 'evgst-'
+  logAnalytics: 'log-'
+  applicationInsights: 'appi-'
+}
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'aci-image-scanner'
+}
+var appResourceGroupName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+var scannerGroupName = empty(scannerResourceGroupName) ? 'rg-${environmentName}-scanners' : scannerResourceGroupName
+var scannerRegion = empty(scannerLocation) ? location : scannerLocation
+var functionAppName = '${abbreviations.functionApp}${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}'
+var eventHubName = 'deployments'
+var eventHubConnectionName = 'EventHubConnection'
+var resultsContainerName = 'scan-reports'
+var uploadsContainerName = 'scan-uploads'
+var cacheTableName = 'imagecache'
+var scansTableName = 'scans'
+var durableTaskHubName = 'qscanner'
+var acrResourceIds = empty(scannerAcrResourceIds) ? [] : split(replace(scannerAcrResourceIds, ' ', ''), ',')
+
+// ---------------------------------------------------------------- resource groups
+resource appResourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: appResourceGroupName
+  location: location
+  tags: tags
+}
+
+// Holds nothing but the scanner groups the app creates and deletes; the app may act on container groups only here.
+resource scannerResourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: scannerGroupName
+  location: scannerRegion
+  tags: union(tags, {
+    purpose: 'short-lived image scanner container groups'
+  })
+}
+
+// ---------------------------------------------------------------- resources
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: appResourceGroup
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: '${abbreviations.logAnalytics}${resourceToken}'
+    applicationInsightsName: '${abbreviations.applicationInsights}${resourceToken}'
+  }
+}
+
+module identities 'app/identities.bicep' = {
+  name: 'identities'
+  scope: appResourceGroup
+  params: {
+    location: location
+    tags: tags
+    appIdentityName: '${abbreviations.appIdentity}${resourceToken}'
+    scannerIdentityName: '${abbreviations.scannerIdentity}${resourceToken}'
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: appResourceGroup
+  params: {
+    location: location
+    tags: tags
+    storageAccountName: '${abbreviations.storage}${resourceToken}'
+    deploymentContainerName: deploymentContainerName
+    resultsContainerName: resultsContainerName
+    uploadsContainerName: uploadsContainerName
+    tableNames: [
+      cacheTableName
+      scansTableName
+    ]
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: appResourceGroup
+  params: {
+    location: location
+    tags: tags
+    keyVaultName: '${abbreviations.keyVault}${resourceToken}'
+    qualysAccessToken: qualysAccessToken
+    qualysClientId: qualysClientId
+    qualysClientSecret: qualysClientSecret
+    smtpPassword: smtpPassword
+    notifyWebhookUrl: notifyWebhookUrl
+    notifyWebhookSecret: notifyWebhookSecret
+  }
+}
+
+module eventHub 'app/eventhub.bicep' = {
+  name: 'eventhub'
+  scope: appResourceGroup
+  params: {
+    location: location
+    tags: tags
+    namespaceName: '${abbreviations.eventHubNamespace}${resourceToken}'
+    eventHubName: eventHubName
+    sku: enableActivityLogRoute ? 'Standard' : eventHubSku
+    enableActivityLogRule: enableActivityLogRoute
+  }
+}
+
+module eventGrid 'app/eventgrid.bicep' = if (enableEventGridRoute) {
+  name: 'eventgrid'
+  scope: appResourceGroup
+  params: {
+    tags: tags
+    systemTopicName: '${abbreviations.systemTopic}${resourceToken}'
+    eventHubNamespaceName: eventHub.outputs.namespaceName
+    eventHubName: eventHub.outputs.eventHubName
+    scannerResourceGroupId: scannerResourceGroup.id
+  }
+}
+
+module activityLog 'app/activitylog.bicep' = if (enableActivityLogRoute) {
+  name: 'activitylog'
+  params: {
+    settingName: 'image-scanner-${environmentName}'
+    eventHubAuthorizationRuleId: eventHub.outputs.activityLogRuleId
+    eventHubName: eventHub.outputs.eventHubName
+  }
+}
+
+// ---------------------------------------------------------------- roles
+module customRoles 'app/custom-roles.bicep' = {
+  name: 'custom-roles'
+  params: {
+    environmentName: environmentName
+    scannerResourceGroupId: scannerResourceGroup.id
+    appResourceGroupId: appResourceGroup.id
+  }
+}
+
+module appRoles 'app/roles-app.bicep' = {
+  name: 'roles-app'
+  scope: appResourceGroup
+  params: {
+    appPrincipalId: identities.outputs.appIdentityPrincipalId
+    storageAccountName: storage.outputs.storageAccountName
+    eventHubNamespaceName: eventHub.outputs.namespaceName
+    eventHubName: eventHub.outputs.eventHubName
+    keyVaultName: keyVault.outputs.keyVaultName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    scannerIdentityName: identities.outputs.scannerIdentityName
+    identityAssignerRoleId: customRoles.outputs.identityAssignerRoleId
+  }
+}
+
+module scannerRoles 'app/roles-scanner-rg.bicep' = {
+  name: 'roles-scanner-rg'
+  scope: scannerResourceGroup
+  params: {
+    appPrincipalId: identities.outputs.appIdentityPrincipalId
+    scannerOperatorRoleId: customRoles.outputs.scannerOperatorRoleId
+  }
+}
+
+module subscriptionRoles 'app/roles-subscription.bicep' = {
+  name: 'roles-subscription'
+  params: {
+    appPrincipalId: identities.outputs.appIdentityPrincipalId
+    deploymentReaderRoleId: customRoles.outputs.deploymentReaderRoleId
+  }
+}
+
+module acrPull 'app/roles-acr.bicep' = [
+  for (registryId, index) in acrResourceIds: {
+    name: 'roles-acr-${index}'
+    scope: resourceGroup(split(registryId, '/')[2], split(registryId, '/')[4])
+    params: {
+      registryName: last(split(registryId, '/'))
+      scannerPrincipalId: identities.outputs.scannerIdentityPrincipalId
+    }
+  }
+]
+
+// ---------------------------------------------------------------- function app
+var appIdentityClientId = identities.outputs.appIdentityClientId
+var plainSettings = {
+  // Host storage and Durable Functions, identity-based.
+  AzureWebJobsStorage__blobServiceUri: storage.outputs.blobEndpoint
+  AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
+  AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: appIdentityClientId
+  DURABLE_TASK_HUB: durableTaskHubName
+  AZURE_CLIENT_ID: appIdentityClientId
+  // Telemetry with Entra ID (Monitoring Metrics Publisher on the component).
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${appIdentityClientId};Authorization=AAD'
+  // Event Hubs trigger, identity-based; the trigger's connection is EVENTHUB_CONNECTION = EventHubConnection.
+  EVENTHUB_CONNECTION: eventHubConnectionName
+  EventHubConnection__fullyQualifiedNamespace: eventHub.outputs.fullyQualifiedNamespace
+  EventHubConnection__credential: 'managedidentity'
+  EventHubConnection__clientId: appIdentityClientId
+  EVENTHUB_NAME: eventHub.outputs.eventHubName
+  EVENTHUB_CONSUMER_GROUP: eventHub.outputs.consumerGroupName
+  // Results.
+  RESULTS_CONTAINER: resultsContainerName
+  UPLOADS_CONTAINER: uploadsContainerName
+  CACHE_TABLE: cacheTableName
+  SCANS_TABLE: scansTableName
+  // Scanner placement and identity.
+  AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
+  SCANNER_RESOURCE_GROUP: scannerResourceGroup.name
+  SCANNER_LOCATION: scannerRegion
+  SCANNER_IDENTITY_RESOURCE_ID: identities.outputs.scannerIdentityId
+  SCANNER_IDENTITY_CLIENT_ID: identities.outputs.scannerIdentityClientId
+  QSCANNER_VERSION: qscannerVersion
+  QSCANNER_IMAGE: qscannerImage
+  SCAN_TIMEOUT: scanTimeoutSeconds
+  SCAN_CACHE_HOURS: scanCacheHours
+  QUALYS_POD: qualysPod
+  // Notifications (empty means off).
+  NOTIFICATION_EMAIL: notificationEmail
+  NOTIFY_SEVERITY_THRESHOLD: notifySeverityThreshold
+  SMTP_HOST: smtpHost
+  SMTP_PORT: smtpPort
+  SMTP_USERNAME: smtpUsername
+  SMTP_FROM: smtpFrom
+}
+// Adds QUALYS_ACCESS_TOKEN, QUALYS_CLIENT_ID, QUALYS_CLIENT_SECRET, SMTP_PASSWORD, NOTIFY_WEBHOOK_URL and
+// NOTIFY_WEBHOOK_SECRET as Key Vault references (empty when not given).
+var appSettings = union(plainSettings, keyVault.outputs.secretReferences)
+
+module functionApp 'app/function.bicep' = {
+  name: 'function'
+  scope: appResourceGroup
+  params: {
+    location: location
+    tags: tags
+    planName: '${abbreviations.plan}${resourceToken}'
+    functionAppName: functionAppName
+    appIdentityId: identities.outputs.appIdentityId
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    appSettings: appSettings
+  }
+  dependsOn: [
+    appRoles
+  ]
+}
+
+// ---------------------------------------------------------------- outputs (read by azd)
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = appResourceGroup.name
+output SCANNER_RESOURCE_GROUP string = scannerResourceGroup.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.functionAppName
+output SERVICE_API_NAME string = functionApp.outputs.functionAppName
+output SERVICE_API_URI string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.keyVaultName
+output EVENTHUB_NAMESPACE string = eventHub.outputs.namespaceName
+output SCANNER_IDENTITY_CLIENT_ID string = identities.outputs.scannerIdentityClientId
