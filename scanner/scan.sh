@@ -186,18 +186,27 @@ fetch() { # url, destination
         --retry 3 --retry-delay 2 --max-time 600 --output "$2" "$1"
 }
 
+ensure_tool() { # Azure Linux base images lack tar (and maybe gzip): install with tdnf when that is possible
+    command -v "$1" >/dev/null && return 0
+    if command -v tdnf >/dev/null; then
+        log "$1 is missing; installing it with tdnf"
+        tdnf install -y -q "$1" >/dev/null 2>&1 || true
+    fi
+    command -v "$1" >/dev/null || { SETUP_ERROR="$1 is needed to unpack the QScanner download"; return 1; }
+}
+
 magic_of() { od -An -tx1 -N4 -- "$1" | tr -d ' \n'; }
 is_tar() { [[ $(od -An -c -j257 -N5 -- "$1" | tr -d ' \n') == ustar ]]; }
 
 unpack_qscanner() { # artifact, directory; sets QSCANNER_BIN or SETUP_ERROR
     local artifact=$1 dir=$2 candidate
     if [[ $(magic_of "$artifact") == 1f8b* ]]; then
-        command -v gzip >/dev/null || { SETUP_ERROR='gzip is needed to unpack the QScanner download'; return 1; }
+        ensure_tool gzip || return 1
         gzip -dc -- "$artifact" >"$dir/artifact.unpacked" || { SETUP_ERROR='the QScanner download is not valid gzip'; return 1; }
         artifact=$dir/artifact.unpacked
     fi
     if is_tar "$artifact"; then
-        command -v tar >/dev/null || { SETUP_ERROR='tar is needed to unpack the QScanner download'; return 1; }
+        ensure_tool tar || return 1
         mkdir -p "$dir/x"
         tar --no-same-owner -xf "$artifact" -C "$dir/x" || { SETUP_ERROR='the QScanner archive could not be unpacked'; return 1; }
         for candidate in "$dir"/x/**/qscanner; do

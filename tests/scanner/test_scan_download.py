@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from core.report import parse_status
@@ -76,4 +79,51 @@ def test_the_default_download_location_is_used_when_no_url_is_given(harness: Sca
 
     assert run.returncode == EXIT_SCANNER_UNAVAILABLE
     assert "https://www.qualys.com/qscanner/download/4.8.0-2/" in run.stdout
+    assert parse_status(run.blob(0, "status.json")).result == "error"
+
+
+# What scan.sh and the fake QScanner call, without tar and gzip (as on an Azure Linux base image).
+BASE_IMAGE_TOOLS = (
+    "bash", "curl", "date", "mktemp", "rm", "mkdir", "od", "tr", "sha256sum", "uname", "wc", "tail", "cat",
+    "timeout", "chmod", "env", "cut", "sleep",
+)  # fmt: skip
+
+
+def minimal_tools(directory: Path, *, with_tdnf: bool) -> Path:
+    directory.mkdir()
+    for tool in BASE_IMAGE_TOOLS:
+        found = shutil.which(tool)
+        assert found, tool
+        (directory / tool).symlink_to(found)
+    if with_tdnf:  # a fake tdnf that "installs" a package by linking the host's tool into the directory
+        fake = directory / "tdnf"
+        fake.write_text(
+            "#!/bin/bash\n"
+            f'echo "$*" >>"{directory}/tdnf.log"\n'
+            'for name in "$@"; do case $name in install|-*) ;; *) '
+            f'/bin/ln -s "$(PATH=/usr/bin:/bin /usr/bin/which "$name")" "{directory}/$name" ;; esac; done\n'
+        )
+        fake.chmod(0o755)
+    return directory
+
+
+def test_missing_tar_and_gzip_are_installed_with_tdnf(harness: ScanHarness, tmp_path: Path) -> None:
+    tools = minimal_tools(tmp_path / "tools", with_tdnf=True)
+    url = f"{harness.downloads.base_url}/qscanner.tar.gz"
+
+    run = harness.run([NGINX], qscanner_on_path=False, env={"PATH": str(tools), "QSCANNER_DOWNLOAD_URL": url})
+
+    assert run.returncode == 0, run.stderr
+    assert (tools / "tdnf.log").read_text().splitlines() == ["install -y -q gzip", "install -y -q tar"]
+    assert parse_status(run.blob(0, "status.json")).result == "ok"
+
+
+def test_without_tar_gzip_or_tdnf_the_run_ends_with_a_clear_error(harness: ScanHarness, tmp_path: Path) -> None:
+    tools = minimal_tools(tmp_path / "tools", with_tdnf=False)
+    url = f"{harness.downloads.base_url}/qscanner.tar.gz"
+
+    run = harness.run([NGINX], qscanner_on_path=False, env={"PATH": str(tools), "QSCANNER_DOWNLOAD_URL": url})
+
+    assert run.returncode == EXIT_SCANNER_UNAVAILABLE
+    assert "gzip is needed to unpack the QScanner download" in run.stderr
     assert parse_status(run.blob(0, "status.json")).result == "error"
