@@ -76,6 +76,7 @@ class EngineCore:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="devhost-activity")
         self._worker: threading.Thread | None = None
         self._stopping = False
+        self._closed = False
         with self._lock:
             launches = recovery.restore(self, self._store.load())
         for key in launches:
@@ -243,7 +244,7 @@ class EngineCore:
             self._cond.notify_all()
 
     def _activity_done(self, key: ActivityKey, outcome: ActivityOutcome) -> None:
-        if self._inflight.pop(key, None) is None or self._store is None:
+        if self._inflight.pop(key, None) is None or self._closed:
             return
         instance_id, execution_id, task_id = key
         inst = self._instances.get(instance_id)

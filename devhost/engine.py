@@ -165,7 +165,9 @@ class DurableEngine(EngineCore):
         self.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
-            self._store.close()
+            if not self._closed:
+                self._closed = True
+                self._store.close()
 
     def __enter__(self) -> DurableEngine:
         return self

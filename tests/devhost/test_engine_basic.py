@@ -36,3 +36,16 @@ def test_history_ids_count_up_in_scheduling_order(make_engine):
     assert scheduled == [0, 1, 2, 3]
     assert status["historyEvents"][0]["EventType"] == "ExecutionStarted"
     assert status["historyEvents"][-1]["EventType"] == "ExecutionCompleted"
+
+
+def test_background_worker_and_run_until_idle_can_drive_together(make_engine):
+    engine = make_engine("basic_app")
+    engine.start()
+    try:
+        ids = [engine.start_new("hello_sequence", None, f"w{i}") for i in range(5)]
+        engine.run_until_idle(timeout=30)
+        assert {engine.get_status(i)["runtimeStatus"] for i in ids} == {"Completed"}
+        late = engine.start_new("hello_sequence", None, "late")
+        assert engine.wait_for_completion(late, timeout=30)["output"][0] == "Hello late"
+    finally:
+        engine.stop()
