@@ -20,7 +20,7 @@ from devhost.clock import Clock, current, install
 from devhost.entities import EntityOperation, EntityState, run_batch
 from devhost.errors import InstanceNotFoundError, InstanceNotRunningError
 from devhost.functions import FunctionIndex
-from devhost.invoke import ActivityOutcome, missing_function, run_activity
+from devhost.invoke import ActivityOutcome, activity_failure, missing_function, run_activity
 from devhost.orchestration import (
     COMPLETED,
     CONTINUED_AS_NEW,
@@ -238,7 +238,10 @@ class EngineCore:
 
     def _run_activity(self, key: ActivityKey, name: str, input_text: str | None) -> None:
         entry = self.index.activity(name)
-        outcome = run_activity(entry, input_text) if entry else missing_function("activity", name)
+        try:
+            outcome = run_activity(entry, input_text) if entry else missing_function("activity", name)
+        except BaseException as exc:  # SystemExit and the like still fail the task rather than losing it
+            outcome = activity_failure(name, exc)
         with self._lock:
             self._activity_done(key, outcome)
             self._cond.notify_all()

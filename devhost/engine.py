@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from devhost import history as h
@@ -74,6 +74,7 @@ class DurableEngine(EngineCore):
         created_from: datetime | None = None,
         created_to: datetime | None = None,
     ) -> list[dict[str, Any]]:
+        created_from, created_to = _aware(created_from), _aware(created_to)
         with self._lock:
             return [
                 instance_status(inst)
@@ -174,3 +175,8 @@ class DurableEngine(EngineCore):
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    """Filters may come naive from query strings; devhost times are UTC."""
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when

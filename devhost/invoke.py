@@ -57,6 +57,11 @@ def _failure(function_kind: str, name: str, exc: BaseException) -> ActivityOutco
     return ActivityOutcome(failed=True, reason=f"{function_kind} function '{name}' failed: {summary}", details=details)
 
 
+def activity_failure(name: str, exc: BaseException) -> ActivityOutcome:
+    """The TaskFailed reason and details for an activity that raised."""
+    return _failure("Activity", name, exc)
+
+
 def run_activity(entry: FunctionEntry, input_json: str | None) -> ActivityOutcome:
     """Decode the input and encode the result with the worker's ActivityTriggerConverter; exceptions fail the task."""
     try:

@@ -62,3 +62,10 @@ def test_context_payload_has_the_fields_the_extension_sends():
     played = [event["IsPlayed"] for event in payload["history"]]
     assert played == [False, True, False]  # OrchestratorStarted is never marked played
     assert payload["history"][1]["Version"] == ""
+
+
+def test_is_replaying_is_true_only_for_code_before_the_newest_event(make_engine):
+    engine = make_engine(APP)
+    instance_id = engine.start_new("replay_flags", "flags", None)
+    engine.run_until_idle(timeout=30)
+    assert engine.get_status(instance_id)["output"] == [True, True, True, False]

@@ -167,3 +167,13 @@ def step_a(value: None) -> str:
 @app.activity_trigger(input_name="value")
 def step_b(value: None) -> str:
     return "b"
+
+
+@app.orchestration_trigger(context_name="context")
+def replay_flags(context: df.DurableOrchestrationContext):
+    flags = [context.is_replaying]
+    for step in range(3):
+        yield context.call_activity("echo", step)
+        flags.append(context.is_replaying)
+    context.set_custom_status(flags)
+    return flags
