@@ -55,8 +55,10 @@ def test_secrets_are_scrubbed_from_output_and_uploads(harness: ScanHarness) -> N
     assert "Image source: remote" in log
     assert "Authorization: Bearer [REDACTED]" in log
     everything = run.everything()
+    arguments = "\n".join(line for line in run.invocations if line.startswith("ARGS"))
     for secret in harness.secrets():
         assert secret not in everything
+        assert secret not in arguments  # QScanner's command line (what `ps` would show)
     assert "[REDACTED]" in run.stderr  # the printed log tail went through the scrubber
 
 
