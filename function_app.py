@@ -2,9 +2,19 @@
 
 import azure.durable_functions as df
 
+from activities.notifications import notifications_blueprint
+from activities.registry import registry_blueprint
+from activities.results_store import results_blueprint
+from entities.aci_quota import bp as aci_quota_bp
+from entities.image_lease import bp as image_lease_bp
 from orchestrators.scan_deployment import bp as scan_deployment_bp
 from starters.eventhub_starter import bp as eventhub_starter_bp
 
 app = df.DFApp()
 app.register_functions(eventhub_starter_bp)
 app.register_functions(scan_deployment_bp)
+app.register_functions(image_lease_bp)
+app.register_functions(aci_quota_bp)
+app.register_functions(results_blueprint)
+app.register_functions(registry_blueprint)
+app.register_functions(notifications_blueprint)
