@@ -47,7 +47,7 @@ demo: setup
 	$(PY) -m devhost.demo --scenario $(SCENARIO) --out $(OUT)
 
 bench: setup
-	$(PY) -m pytest benchmarks --benchmark-only -p no:randomly
+	$(PY) -m pytest benchmarks --benchmark-only -o python_files="bench_*.py" -o testpaths=benchmarks
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules demo-out .mypy_cache .ruff_cache
