@@ -16,6 +16,7 @@ from activities import names
 from activities.activity_registry import activity_registrar, validated
 from activities.results_collect import collect_results
 from activities.storage_clients import StorageClients, clients_for
+from core.images import parse_image_ref
 from core.naming import image_key
 from core.report import CACHEABLE_STATUSES, ImageResult, clip_reason
 from core.results import (
@@ -185,8 +186,13 @@ def _store_scan_record(table: TableClient, request: StoreRequest) -> None:
 
 
 def get_latest_result(clients: StorageClients, settings: Settings, image_ref: str) -> ImageResult | None:
-    """The latest stored result (any outcome) for a canonical image reference; None when never scanned."""
-    entity = _get_entity(clients.table(settings.cache_table), image_key(image_ref), LATEST_RESULT_ROW)
+    """The latest stored result (any outcome) for an image reference; None when never scanned.
+
+    The reference is normalised first (`nginx` -> `docker.io/library/nginx:latest`); `InvalidImageRef` (a
+    ValueError) when it is not a valid reference.
+    """
+    canonical = parse_image_ref(image_ref).canonical
+    entity = _get_entity(clients.table(settings.cache_table), image_key(canonical), LATEST_RESULT_ROW)
     return _result_of(entity) if entity else None
 
 

@@ -171,6 +171,10 @@ def test_store_is_idempotent_and_readable(azurite: Azurite) -> None:
     assert latest_redis is not None
     assert latest_redis.status == "failed"
     assert get_latest_result(clients(settings), settings, "docker.io/library/never:1") is None
+    short_form = get_latest_result(clients(settings), settings, "redis:7")
+    assert short_form == latest_redis
+    with pytest.raises(ValueError):
+        get_latest_result(clients(settings), settings, "Not A Ref")
     cache = clients(settings).table(settings.cache_table)
     rows = list(cache.list_entities())
     # nginx: cache rows under its digest and its reference, plus its latest result; redis (failed): latest only.
