@@ -45,6 +45,8 @@ WEBHOOK_EVENT = "scan.alert"
 MESSAGE_ID_DOMAIN = "qscanner.invalid"
 LEDGER_ROW_PREFIX = "notified-"
 USER_AGENT = "aci-image-scanner/0.1 (+notifications)"
+TARGET_EVENT_KEY = "event"
+DEPLOYMENT_ID_KEY = "resource_id"
 
 
 class NotificationError(RuntimeError):
@@ -52,7 +54,7 @@ class NotificationError(RuntimeError):
 
 
 class NotifyRequest(BaseModel):
-    """Input of `send_notifications`: the scan's instance id, its deployment event (None for a manual scan), results."""
+    """Input of `send_notifications`: the instance id, the scan target or DeploymentEvent (optional), the results."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -124,8 +126,19 @@ def build_alert(request: NotifyRequest, threshold: Severity) -> Alert | None:
     if not attention:
         return None
     others = [r for r in request.results if not needs_notification(r, threshold)]
-    deployment = Deployment.model_validate(request.event) if request.event else None
-    return Alert(request.instance_id, deployment, threshold, attention, others)
+    return Alert(request.instance_id, deployment_of(request.event), threshold, attention, others)
+
+
+def deployment_of(event: dict[str, Any] | None) -> Deployment | None:
+    """The deployment in a scan target (`{"kind": "deployment", "event": {...}}`) or a bare DeploymentEvent.
+
+    None for a manual image scan (`{"kind": "image", ...}`) or no event.
+    """
+    if not event:
+        return None
+    inner = event.get(TARGET_EVENT_KEY)
+    candidate = inner if isinstance(inner, dict) else event
+    return Deployment.model_validate(candidate) if DEPLOYMENT_ID_KEY in candidate else None
 
 
 def _image_lines(result: ImageResult, threshold: Severity) -> list[str]:

@@ -159,12 +159,13 @@ class UploadTarget:
 
 
 def make_upload_sas(
-    settings: Settings, instance_id: str, *, now: datetime | None = None, minutes: int | None = None
+    settings: Settings, prefix: str, *, now: datetime | None = None, minutes: int | None = None
 ) -> UploadTarget:
     """A create+write-only SAS for the uploads container, valid `minutes` (default UPLOAD_SAS_MINUTES).
 
     Not an activity: the SAS is a secret and must never travel through orchestration history. The activity that
     creates the scanner group calls this in-process and passes `sas_url` to the container as a `secure_value`.
+    `prefix` is the group's RESULTS_PREFIX (the instance id, or `core.scan_plan.group_prefix` for later groups).
     With an account key (Azurite, local) it is a service SAS; with the app's identity a user delegation SAS.
     Blob SAS cannot be limited to a prefix (only HNS accounts have directory SAS), so the SAS covers the container;
     it cannot read, list or delete, and the app validates every upload it reads back.
@@ -196,4 +197,4 @@ def make_upload_sas(
             expiry=expiry,
             protocol="https",
         )
-    return UploadTarget(SecretStr(f"{container.url}?{token}"), instance_id, expiry)
+    return UploadTarget(SecretStr(f"{container.url}?{token}"), prefix, expiry)

@@ -26,9 +26,11 @@ from activities.notifications import (
     NotificationError,
     NotifyRequest,
     TableSentLedger,
+    build_alert,
+    render_text,
     send_notifications,
 )
-from core.report import ImageResult
+from core.report import ImageResult, Severity
 from core.settings import Settings
 from devhost.azurite import Azurite, free_port
 from tests.integration.test_results_store_support import azurite_settings
@@ -168,7 +170,7 @@ def _result(image: str, status: str, **counts: int) -> ImageResult:
 
 REQUEST = NotifyRequest(
     instance_id="scan-n1",
-    event=EVENT,
+    event={"kind": "deployment", "event": EVENT},  # the orchestration's scan target
     results=[
         _result("docker.io/library/nginx:1.27", "completed", CRITICAL=1, HIGH=2, LOW=5),
         _result("docker.io/library/busybox:1.36", "completed", LOW=1),
@@ -280,3 +282,21 @@ def test_unreachable_webhook_fails_fast(azurite: Azurite, smtp_server: SmtpServe
         send_notifications(settings, REQUEST, TableSentLedger(settings), tls_context=client_tls)
     assert time.monotonic() - started < 2
     assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("event", "title_end", "has_deployment"),
+    [
+        (EVENT, "in containerApp shop", True),
+        ({"kind": "deployment", "event": EVENT}, "in containerApp shop", True),
+        ({"kind": "image", "image": "docker.io/library/nginx:1.27"}, "in manual scan", False),
+        (None, "in manual scan", False),
+    ],
+)
+def test_alert_accepts_a_scan_target_or_a_bare_event(
+    event: dict[str, Any] | None, title_end: str, has_deployment: bool
+) -> None:
+    alert = build_alert(REQUEST.model_copy(update={"event": event}), Severity.HIGH)
+    assert alert is not None
+    assert alert.title.endswith(title_end)
+    assert ("Deployment: containerApp shop" in render_text(alert)) is has_deployment
