@@ -125,8 +125,8 @@ class ScanHarness:
         self.workdir = workdir
         self.prefix = f"scan-{uuid.uuid4().hex[:16]}"
         self.container_name = f"uploads-{uuid.uuid4().hex[:12]}"
-        service = BlobServiceClient.from_connection_string(azurite.connection_string)
-        self.container = service.create_container(self.container_name)
+        self.service = BlobServiceClient.from_connection_string(azurite.connection_string)
+        self.container = self.service.create_container(self.container_name)
         self.sas = generate_container_sas(
             account_name=ACCOUNT,
             container_name=self.container_name,
@@ -219,7 +219,17 @@ class ScanHarness:
             found[key] = self.container.download_blob(name).readall()
         return found
 
+    def close(self) -> None:
+        """Delete the container and close pooled connections (open ones would hold Azurite's shutdown)."""
+        self.container.delete_container()
+        self.container.close()
+        self.service.close()
+
 
 @pytest.fixture
-def harness(azurite: Azurite, tmp_path: Path, download_server: DownloadServer) -> ScanHarness:
-    return ScanHarness(azurite, tmp_path, download_server)
+def harness(azurite: Azurite, tmp_path: Path, download_server: DownloadServer) -> Iterator[ScanHarness]:
+    running = ScanHarness(azurite, tmp_path, download_server)
+    try:
+        yield running
+    finally:
+        running.close()
