@@ -17,6 +17,9 @@ pytestmark = pytest.mark.slow
 MIN_CHECKS_EXECUTED = 25
 MIN_REASON_WORDS = 5
 CHECK_ID = re.compile(r"CKV2?_[A-Z]+_\d+")
+STORAGE_MODULE = "app/storage.bicep"
+WEAKENINGS = {"supportsHttpsTrafficOnly: true": "supportsHttpsTrafficOnly: false", "'TLS1_2'": "'TLS1_0'"}
+HTTPS_ONLY_CHECK, TLS12_CHECK = "CKV_AZURE_3", "CKV_AZURE_44"
 
 
 def _configured_skips() -> list[str]:
@@ -28,16 +31,37 @@ def _configured_skips() -> list[str]:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Two scans side by side: infra/ as configured, and only the skipped checks over a copy without the config."""
+    """Three scans side by side: infra/ as configured; only the skipped checks, over a copy without the config;
+    and the configured scan of a copy whose storage module was weakened on purpose."""
     skipped = _configured_skips()
+    assert skipped, "the skip checks below assume at least one configured skip"
     home = tmp_path_factory.mktemp("home")
-    copy = tmp_path_factory.mktemp("unconfigured") / "infra"
-    shutil.copytree(INFRA_DIR, copy, ignore=shutil.ignore_patterns(CHECKOV_CONFIG.name))
-    configured = start_checkov(INFRA_DIR, home, "--config-file", str(CHECKOV_CONFIG))
-    skipped_only = start_checkov(copy, home, "--check", ",".join(skipped)) if skipped else None
-    result = {"configured": finish_checkov(configured)}
-    result["skipped_only"] = finish_checkov(skipped_only) if skipped_only else {"results": {"failed_checks": []}}
-    return result
+    unconfigured = tmp_path_factory.mktemp("unconfigured") / "infra"
+    shutil.copytree(INFRA_DIR, unconfigured, ignore=shutil.ignore_patterns(CHECKOV_CONFIG.name))
+    weakened = tmp_path_factory.mktemp("weakened") / "infra"
+    shutil.copytree(INFRA_DIR, weakened)
+    storage = weakened / STORAGE_MODULE
+    storage.write_text(_weaken(storage.read_text(encoding="utf-8")), encoding="utf-8")
+    processes = {
+        "configured": start_checkov(INFRA_DIR, home, "--config-file", str(CHECKOV_CONFIG)),
+        "skipped_only": start_checkov(unconfigured, home, "--check", ",".join(skipped)),
+        "weakened": start_checkov(weakened, home, "--config-file", str(weakened / CHECKOV_CONFIG.name)),
+    }
+    try:
+        return {name: finish_checkov(process) for name, process in processes.items()}
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _weaken(storage_bicep: str) -> str:
+    """The storage module with HTTPS-only and TLS 1.2 turned off, to prove the scan sees module files."""
+    for secure, weak in WEAKENINGS.items():
+        assert secure in storage_bicep, f"{STORAGE_MODULE} no longer contains {secure!r}"
+        storage_bicep = storage_bicep.replace(secure, weak)
+    return storage_bicep
 
 
 def test_every_file_parses(reports):
@@ -66,9 +90,7 @@ def test_nothing_is_skipped_inline(reports):
 
 def test_every_configured_skip_has_a_written_reason():
     lines = CHECKOV_CONFIG.read_text(encoding="utf-8").splitlines()
-    skips = _configured_skips()
-    assert skips, "no skips configured: drop this test's reason check only if that is intended"
-    for skip in skips:
+    for skip in _configured_skips():
         assert CHECK_ID.fullmatch(skip), f"{skip} is not a check id"
         (index,) = [i for i, line in enumerate(lines) if line.strip() == f"- {skip}"]
         reason: list[str] = []
@@ -89,3 +111,8 @@ def test_a_missing_checkov_environment_fails_with_directions(monkeypatch, tmp_pa
     monkeypatch.setattr(checkov_env, "CHECKOV", tmp_path / "absent" / "checkov")
     with pytest.raises(AssertionError, match="make setup"):
         checkov_env.require_checkov()
+
+
+def test_the_scan_catches_a_weakened_module(reports):
+    failed = {(item["check_id"], item["file_path"]) for item in reports["weakened"]["results"]["failed_checks"]}
+    assert failed == {(HTTPS_ONLY_CHECK, f"/{STORAGE_MODULE}"), (TLS12_CHECK, f"/{STORAGE_MODULE}")}
