@@ -54,11 +54,14 @@ class Azurite:
         )
 
     def stop(self) -> None:
+        # Azurite keeps idle keep-alive sockets open for ~10 s on SIGTERM; it holds nothing on disk
+        # (in-memory persistence), so a short grace period then SIGKILL loses nothing.
         self.process.terminate()
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=1)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait(timeout=5)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
