@@ -1,0 +1,143 @@
+"""`python -m devhost.demo --scenario PATH --out DIR`: run a scenario end to end on loopback and summarise it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.settings import SettingsError
+from devhost.demo_report import (
+    ORCHESTRATIONS_FILE,
+    SUMMARY_FILE,
+    build_summary,
+    image_outcomes,
+    orchestration_details,
+    render_table,
+    run_records,
+    summary_line,
+    write_json,
+)
+from devhost.demo_run import Deadline, Driver, HarnessError, seed_cache
+from devhost.demo_scenario import ScenarioError, load_demo_scenario
+from devhost.demo_stack import DemoStack, running_stack
+from devhost.functions import AppLoadError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_HARNESS_ERROR = 3
+DEFAULT_SCENARIO = "scenarios/sample.json"
+DEFAULT_OUT = "demo-out"
+DEFAULT_TIMEOUT_S = 300.0
+LOG_FILE = "demo.log"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def echo(message: str) -> None:
+    """Progress for the person running the demo (stderr; the results go to stdout)."""
+    print(f"demo: {message}", file=sys.stderr, flush=True)
+
+
+def _log_to_file(path: Path) -> logging.Handler:
+    """The app's and devhost's logs go to a file, so the terminal shows only the demo's own output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "aiosmtpd", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler
+
+
+def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
+    """Read the run's results from the app's store and write summary.json and orchestrations.json."""
+    instances = driver.orchestrations()
+    records = run_records(stack.settings, instances)
+    summary = build_summary(
+        instances,
+        outcomes=image_outcomes(records),
+        sim_stats=stack.sim_stats(),
+        scans_started=stack.counting.images_started,
+        emails=stack.smtp.count,
+        webhooks=stack.webhook.count,
+    )
+    write_json(out / SUMMARY_FILE, summary)
+    write_json(out / ORCHESTRATIONS_FILE, orchestration_details(records))
+    return summary
+
+
+def _print_results(summary: dict[str, Any], stack: DemoStack, out: Path, failed_deliveries: list[str]) -> None:
+    print(render_table(summary))
+    print()
+    print(summary_line(summary))
+    for failure in failed_deliveries:
+        print(f"note: the starter failed on {failure}")
+    print(f"summary:        {out / SUMMARY_FILE}")
+    print(f"orchestrations: {out / ORCHESTRATIONS_FILE}")
+    print(f"e-mails:        {stack.mail_dir}/*.eml ({summary['notifications']['email']})")
+    print(f"webhooks:       {stack.webhook_dir}/*.json ({summary['notifications']['webhook']})")
+    print(f"logs:           {out / LOG_FILE}")
+
+
+def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
+    """Run the scenario; 0 when the run completed (whatever the scans' outcomes), non-zero on a harness error."""
+    try:
+        scenario = load_demo_scenario(scenario_path)
+    except ScenarioError as error:
+        echo(f"invalid scenario: {error}")
+        return EXIT_BAD_INPUT
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (SUMMARY_FILE, ORCHESTRATIONS_FILE):
+        (out / stale).unlink(missing_ok=True)
+    handler = _log_to_file(out / LOG_FILE)
+    deadline = Deadline(timeout_s)
+    echo(f"scenario {scenario_path}: {scenario.description or f'{len(scenario.deliveries)} message(s)'}")
+    try:
+        with running_stack(scenario, out, echo) as stack:
+            driver = Driver(stack, deadline, echo)
+            failure: HarnessError | None = None
+            try:
+                seed_cache(stack, scenario.cache)
+                for delivery in scenario.deliveries:
+                    driver.deliver(delivery)
+                driver.finish()
+                echo(f"all orchestrations finished at +{driver.virtual_elapsed()} virtual time")
+            except HarnessError as error:
+                failure = error
+            summary = _report(stack, driver, out)
+            driver.close()
+            _print_results(summary, stack, out, driver.deliveries.failed)
+            if failure is not None:
+                raise failure
+    except SettingsError as error:
+        echo(f"the scenario's settings are invalid: {error}")
+        return EXIT_BAD_INPUT
+    except (HarnessError, AppLoadError, RuntimeError, OSError) as error:
+        echo(f"error: {error} (see {out / LOG_FILE})")
+        return EXIT_HARNESS_ERROR
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devhost.demo", description=__doc__)
+    parser.add_argument("--scenario", type=Path, default=Path(DEFAULT_SCENARIO), help="scenario JSON (docs/demo.md)")
+    parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="output directory")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="wall-clock safety limit of the run, seconds"
+    )
+    args = parser.parse_args(argv)
+    return run_demo(args.scenario, args.out, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Driving a demo run: seed the cache, deliver the scenario's messages in order, let the app run to idle."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import requests
+
+from activities.results_store import store_results
+from activities.storage_clients import clients_for
+from core.images import parse_image_ref
+from core.naming import image_key
+from core.report import ImageResult
+from core.results import StoreRequest
+from devhost.armsim.scanner_run import EXIT_CODES, ImageOutcome, report_document
+from devhost.armsim.scenario import ScanBehaviour
+from devhost.demo_scenario import SEVERITY_NAMES, CacheSeed, Delivery
+from devhost.demo_stack import DemoStack
+from devhost.orchestration import TERMINAL_STATUSES
+from starters.eventhub_starter import EVENTHUB_STARTER_FUNCTION
+
+SEED_INSTANCE_ID = "demo-cache-seed"
+INVOCATION_HEADER = "x-devhost-invocation-id"
+INSTANCES_PATH = "/runtime/webhooks/durabletask/instances"
+ENTITY_ID_PREFIX = "@"
+HTTP_TIMEOUT_S = 30.0
+INVOCATION_POLL_S = 0.01
+RUNNING = "running"
+SEED_RESULTS = {"completed": "ok", "denied": "deny"}
+
+
+class HarnessError(RuntimeError):
+    """The demo itself could not do its job (as opposed to scans that failed, which are part of a scenario)."""
+
+
+@dataclass
+class Deadline:
+    """The wall-clock safety limit of the whole run."""
+
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+
+    def exceeded(self, what: str) -> HarnessError:
+        """The error to raise when the limit is reached while doing `what`."""
+        return HarnessError(f"wall-clock safety limit of {self.seconds:.0f} s reached while {what}")
+
+    def remaining(self, what: str) -> float:
+        """Seconds left; raises `exceeded(what)` when none are."""
+        left = self.seconds - (time.monotonic() - self.started)
+        if left <= 0:
+            raise self.exceeded(what)
+        return left
+
+
+@dataclass
+class DeliveryLog:
+    """What happened to each delivered message (the starter invocation's outcome)."""
+
+    failed: list[str] = field(default_factory=list)
+    delivered: int = 0
+
+
+def seed_cache(stack: DemoStack, seeds: list[CacheSeed]) -> None:
+    """Store each seed through the app's own store (report blob + cache row), scanned `age_hours` ago."""
+    if not seeds:
+        return
+    clients = clients_for(stack.settings)
+    reports = clients.container(stack.settings.results_container)
+    now = stack.clock.now()
+    results: list[ImageResult] = []
+    for seed in seeds:
+        canonical = parse_image_ref(seed.image).canonical
+        scanned_at = now - timedelta(hours=seed.age_hours)
+        result = SEED_RESULTS[seed.status]
+        behaviour = ScanBehaviour.model_validate({"result": result, "vulnerabilities": seed.vulnerabilities})
+        outcome = ImageOutcome(0, canonical, result, EXIT_CODES[result], scanned_at, scanned_at, behaviour, None)
+        blob = reports.upload_blob(
+            f"{image_key(canonical)}/{SEED_INSTANCE_ID}/report.json",
+            json.dumps(report_document(outcome)).encode(),
+            overwrite=True,
+        )
+        counts = {severity: seed.vulnerabilities.get(severity, 0) for severity in SEVERITY_NAMES}
+        results.append(
+            ImageResult.model_validate(
+                {
+                    "image": canonical,
+                    "status": seed.status,
+                    "vulnerabilities": counts,
+                    "report": str(blob.url),
+                    "scanned_at": scanned_at,
+                    "instance_id": SEED_INSTANCE_ID,
+                    "exit_code": EXIT_CODES[result],
+                }
+            )
+        )
+    request = StoreRequest(instance_id=SEED_INSTANCE_ID, status="completed", finished_at=now, results=results)
+    store_results(clients, stack.settings, request)
+
+
+class Driver:
+    """Talks to devhost over HTTP like the Functions host would, and runs the engine when the demo says so."""
+
+    def __init__(self, stack: DemoStack, deadline: Deadline, log: Callable[[str], None]) -> None:
+        self.stack = stack
+        self.deadline = deadline
+        self.log = log
+        self.base_url = stack.server.base_url
+        self.session = requests.Session()
+        self.deliveries = DeliveryLog()
+        self._started = stack.clock.now()
+        self._last_delivery = self._started
+
+    def close(self) -> None:
+        self.session.close()
+
+    def settle(self, what: str) -> None:
+        """Run every orchestration (virtual time jumps over its timers) until nothing can run any more."""
+        try:
+            self.stack.server.wait_idle(timeout=self.deadline.remaining(what))
+        except TimeoutError:
+            raise self.deadline.exceeded(what) from None
+
+    def deliver(self, delivery: Delivery) -> None:
+        """One Event Hub message to the starter (one event), after its `after_s` barrier; waits for the invocation."""
+        if delivery.after_s is not None:
+            self.settle(f"running the orchestrations before message {delivery.index}")
+            self.stack.clock.advance_to(self._last_delivery + timedelta(seconds=delivery.after_s))
+        note = f" ({delivery.note})" if delivery.note else ""
+        self.log(f"message {delivery.index} at +{self.virtual_elapsed()}{note}")
+        # Cardinality many: a JSON array input is one event per item; a one-item array keeps the body as it is.
+        response = self.session.post(
+            f"{self.base_url}/admin/functions/{EVENTHUB_STARTER_FUNCTION}",
+            json={"input": json.dumps([delivery.body])},
+            timeout=HTTP_TIMEOUT_S,
+        )
+        if response.status_code != 202:
+            raise HarnessError(f"devhost refused message {delivery.index}: HTTP {response.status_code}")
+        record = self._wait_invocation(response.headers[INVOCATION_HEADER], delivery.index)
+        self._last_delivery = self.stack.clock.now()
+        self.deliveries.delivered += 1
+        if record.get("status") != "succeeded":
+            self.deliveries.failed.append(f"message {delivery.index}: {record.get('error') or record.get('status')}")
+
+    def _wait_invocation(self, invocation_id: str, index: int) -> dict[str, Any]:
+        while True:
+            self.deadline.remaining(f"the starter handled message {index}")
+            response = self.session.get(f"{self.base_url}/admin/devhost/invocations", timeout=HTTP_TIMEOUT_S)
+            response.raise_for_status()
+            record = next((r for r in response.json() if r.get("id") == invocation_id), None)
+            if record is None:
+                raise HarnessError(f"devhost lost the invocation of message {index}")
+            if record.get("status") != RUNNING:
+                return dict(record)
+            time.sleep(INVOCATION_POLL_S)  # a real HTTP call in flight, not simulated time
+
+    def virtual_elapsed(self) -> str:
+        """Virtual time since the run started, as `12m05s`."""
+        seconds = int((self.stack.clock.now() - self._started).total_seconds())
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+
+    def orchestrations(self) -> list[dict[str, Any]]:
+        """Every orchestration instance (entities left out), from the durable status API."""
+        response = self.session.get(
+            f"{self.base_url}{INSTANCES_PATH}", params={"showInput": "false"}, timeout=HTTP_TIMEOUT_S
+        )
+        response.raise_for_status()
+        return [i for i in response.json() if not str(i.get("instanceId", "")).startswith(ENTITY_ID_PREFIX)]
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Run to idle, then check that every orchestration is terminal; returns their statuses."""
+        self.settle("waiting for the orchestrations to finish")
+        instances = self.orchestrations()
+        stuck = [i["instanceId"] for i in instances if i.get("runtimeStatus") not in TERMINAL_STATUSES]
+        if stuck:
+            raise HarnessError(f"devhost is idle but {len(stuck)} orchestration(s) are not terminal: {stuck[:5]}")
+        return instances

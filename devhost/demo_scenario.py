@@ -1,0 +1,114 @@
+"""The demo's scenario file: the ARM simulator's `Scenario` plus delivery timing, cache seeds and a description."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from devhost.armsim.scenario import Scenario
+
+DESCRIPTION_KEY = "description"
+CACHE_KEY = "cache"
+DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY)
+ENVELOPE_KEYS = frozenset({"body", "after_s", "note"})
+SeverityName = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+SEVERITY_NAMES: tuple[SeverityName, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
+
+
+class ScenarioError(ValueError):
+    """The scenario file cannot be read or is invalid; the message says where."""
+
+
+class Envelope(BaseModel):
+    """A message with delivery options: `{"after_s": 600, "body": <message>, "note": "..."}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: Any
+    after_s: float | None = Field(default=None, ge=0)
+    note: str | None = None
+
+
+class CacheSeed(BaseModel):
+    """A result put in the cache before the first message, as if an earlier run had scanned the image."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str
+    status: Literal["completed", "denied"] = "completed"
+    vulnerabilities: dict[SeverityName, int] = Field(default_factory=dict)
+    age_hours: float = Field(default=1.0, ge=0)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One Event Hub message to deliver: the body as the event's text, and when (None: right after the previous)."""
+
+    index: int
+    body: str
+    after_s: float | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class DemoScenario:
+    """A parsed scenario: the simulator's part, the deliveries in order, cache seeds and a description."""
+
+    sim: Scenario
+    deliveries: list[Delivery]
+    cache: list[CacheSeed]
+    description: str | None
+
+
+def _is_envelope(item: object) -> bool:
+    """A JSON object whose keys are only `body`, `after_s` and `note`, with a `body`: never a real message shape."""
+    return isinstance(item, dict) and "body" in item and set(item) <= ENVELOPE_KEYS
+
+
+def event_text(body: object) -> str:
+    """The event body: a JSON string is sent as it is (so malformed text can be sent), anything else as JSON."""
+    return body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+
+
+def deliveries_of(messages: list[Any]) -> list[Delivery]:
+    """Each `messages` item as a delivery; an envelope adds timing, anything else is a body delivered at once."""
+    deliveries: list[Delivery] = []
+    for index, item in enumerate(messages):
+        if _is_envelope(item):
+            envelope = Envelope.model_validate(item)
+            deliveries.append(Delivery(index, event_text(envelope.body), envelope.after_s, envelope.note))
+        else:
+            deliveries.append(Delivery(index, event_text(item), None, None))
+    return deliveries
+
+
+def parse_scenario(document: object, source: str = "scenario") -> DemoScenario:
+    """Validate a scenario document (already decoded JSON)."""
+    if not isinstance(document, dict):
+        raise ScenarioError(f"{source}: the scenario must be a JSON object")
+    sim_part = {k: v for k, v in document.items() if k not in DEMO_ONLY_KEYS}
+    description = document.get(DESCRIPTION_KEY)
+    try:
+        sim = Scenario.model_validate(sim_part)
+        deliveries = deliveries_of(sim.messages)
+        seeds = [CacheSeed.model_validate(seed) for seed in document.get(CACHE_KEY) or []]
+    except ValidationError as error:
+        raise ScenarioError(f"{source}: {error}") from None
+    if description is not None and not isinstance(description, str):
+        raise ScenarioError(f"{source}: {DESCRIPTION_KEY} must be a string")
+    return DemoScenario(sim=sim, deliveries=deliveries, cache=seeds, description=description)
+
+
+def load_demo_scenario(path: str | Path) -> DemoScenario:
+    """Read and validate a scenario file."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot read: {error.strerror or error}") from None
+    except json.JSONDecodeError as error:
+        raise ScenarioError(f"{path}: not JSON: {error}") from None
+    return parse_scenario(document, str(path))
