@@ -9,6 +9,7 @@ from entities.aci_quota import bp as aci_quota_bp
 from entities.image_lease import bp as image_lease_bp
 from orchestrators.scan_deployment import bp as scan_deployment_bp
 from starters.eventhub_starter import bp as eventhub_starter_bp
+from starters.http_api import bp as http_api_bp
 
 app = df.DFApp()
 app.register_functions(eventhub_starter_bp)
@@ -18,3 +19,4 @@ app.register_functions(aci_quota_bp)
 app.register_functions(results_blueprint)
 app.register_functions(registry_blueprint)
 app.register_functions(notifications_blueprint)
+app.register_functions(http_api_bp)

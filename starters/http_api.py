@@ -1,0 +1,181 @@
+"""HTTP API (function auth level): start a manual scan, read a scan's progress and results, an image's latest result.
+
+Described in openapi.yaml at the repository root. Every error is JSON `{"error": "<reason>"}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, TypeAdapter, ValidationError, model_validator
+
+from activities.results_store import get_latest_result, get_scan_record
+from activities.storage_clients import clients_for
+from core.events import DeploymentEvent, InvalidResourceId, parse_resource_id
+from core.images import InvalidImageRef, parse_image_ref
+from core.naming import rescan_instance_id
+from core.report import clip_reason
+from core.results import InstanceId
+from core.scan_input import scan_input_for_event, scan_input_for_image
+from core.settings import get_settings
+from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT
+
+START_SCAN_FUNCTION = "http_start_scan"
+GET_SCAN_FUNCTION = "http_get_scan"
+GET_IMAGE_FUNCTION = "http_get_image"
+SCANS_ROUTE = "scans"
+SCAN_ROUTE = "scans/{instanceId}"
+IMAGES_ROUTE = "images"
+INSTANCE_ID_PARAM = "instanceId"
+REF_PARAM = "ref"
+MANUAL_CORRELATION_PREFIX = "manual-"
+MAX_BODY_BYTES = 16 * 1024
+JSON_CONTENT = "application/json"
+
+bp = df.Blueprint()
+_INSTANCE_ID = TypeAdapter(InstanceId)
+
+
+class ScanRequest(BaseModel):
+    """Body of `POST /api/scans`: exactly one of `image` and `resourceId`, optionally `force`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image: StrictStr | None = None
+    resourceId: StrictStr | None = None
+    force: StrictBool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScanRequest:
+        if (self.image is None) == (self.resourceId is None):
+            raise ValueError("give exactly one of image and resourceId")
+        return self
+
+
+def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """A JSON response."""
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=JSON_CONTENT, headers=headers)
+
+
+def error_response(status: int, reason: str) -> func.HttpResponse:
+    """`{"error": reason}` with `status`; reasons never echo more than a clipped part of the input."""
+    return json_response({"error": clip_reason(reason)}, status)
+
+
+def _validation_reason(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_input=False, include_url=False)[:5]:
+        where = ".".join(str(part) for part in item["loc"])
+        problems.append(f"{where}: {item['msg']}" if where else item["msg"].removeprefix("Value error, "))
+    return "; ".join(problems)
+
+
+def scan_input_from_body(body: bytes, now: datetime, nonce: str) -> tuple[str, dict[str, Any]]:
+    """The instance id and orchestration input of a manual scan; raises ValueError with a reason for bad input."""
+    if len(body) > MAX_BODY_BYTES:
+        raise ValueError(f"body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        request = ScanRequest.model_validate_json(body or b"null")
+    except ValidationError as error:
+        raise ValueError(_validation_reason(error)) from None
+    options = get_settings().scan_options()
+    if request.image is not None:
+        canonical = parse_image_ref(request.image).canonical
+        return rescan_instance_id(canonical, nonce), scan_input_for_image(canonical, options, force=request.force)
+    parts = parse_resource_id(request.resourceId or "")
+    event = DeploymentEvent.from_parts(parts, MANUAL_CORRELATION_PREFIX + nonce, now)
+    instance_id = rescan_instance_id(event.resource_id.lower(), nonce)
+    return instance_id, scan_input_for_event(event, options, force=request.force)
+
+
+@bp.function_name(START_SCAN_FUNCTION)  # type: ignore[untyped-decorator]
+@bp.route(route=SCANS_ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)  # type: ignore[untyped-decorator]
+@bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
+async def start_scan(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """POST /api/scans: start a scan of one image or one deployed resource; 202 with the check-status payload."""
+    try:
+        instance_id, scan_input = scan_input_from_body(req.get_body(), datetime.now(UTC), uuid.uuid4().hex)
+    except (InvalidImageRef, InvalidResourceId, ValueError) as error:
+        return error_response(400, str(error))
+    await client.start_new(ORCHESTRATOR_SCAN_DEPLOYMENT, instance_id, scan_input)
+    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
+    return response
+
+
+def _valid_instance_id(value: str) -> bool:
+    try:
+        _INSTANCE_ID.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def scan_view(status: df.DurableOrchestrationStatus, record: dict[str, Any] | None) -> dict[str, Any]:
+    """The body of `GET /api/scans/{instanceId}`: runtime status, phase, per-image progress and results."""
+    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+    output = status.output if isinstance(status.output, dict) else {}
+    runtime = status.runtime_status.value if status.runtime_status is not None else None
+    results = (record or {}).get("results") or output.get("images") or []
+    return {
+        "instanceId": status.instance_id,
+        "runtimeStatus": runtime,
+        "phase": custom.get("phase"),
+        "status": (record or {}).get("status") or output.get("status"),
+        "target": custom.get("target"),
+        "images": custom.get("images", []),
+        "groups": custom.get("groups", []),
+        "results": results,
+        "note": custom.get("note"),
+        "createdTime": status.created_time.isoformat() if status.created_time else None,
+        "lastUpdatedTime": status.last_updated_time.isoformat() if status.last_updated_time else None,
+    }
+
+
+def _read_record(instance_id: str) -> dict[str, Any] | None:
+    settings = get_settings()
+    record = get_scan_record(clients_for(settings), settings, instance_id)
+    return record.model_dump(mode="json") if record is not None else None
+
+
+@bp.function_name(GET_SCAN_FUNCTION)  # type: ignore[untyped-decorator]
+@bp.route(route=SCAN_ROUTE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)  # type: ignore[untyped-decorator]
+@bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
+async def get_scan(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """GET /api/scans/{instanceId}: phase, images and per-image results; 404 when unknown."""
+    instance_id = req.route_params.get(INSTANCE_ID_PARAM, "")
+    if not _valid_instance_id(instance_id):
+        return error_response(404, "no such scan")
+    status = await client.get_status(instance_id)
+    if status is None or status.runtime_status is None:
+        return error_response(404, "no such scan")
+    record = await asyncio.to_thread(_read_record, instance_id)
+    return json_response(scan_view(status, record), 200)
+
+
+def _read_latest(canonical: str) -> dict[str, Any] | None:
+    settings = get_settings()
+    result = get_latest_result(clients_for(settings), settings, canonical)
+    return result.model_dump(mode="json") if result is not None else None
+
+
+@bp.function_name(GET_IMAGE_FUNCTION)  # type: ignore[untyped-decorator]
+@bp.route(route=IMAGES_ROUTE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)  # type: ignore[untyped-decorator]
+async def get_image(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/images?ref=<image ref>: the latest stored result for the image; 404 when never scanned."""
+    ref = req.params.get(REF_PARAM)
+    if not ref:
+        return error_response(400, f"query parameter {REF_PARAM} is required")
+    try:
+        canonical = parse_image_ref(ref).canonical
+    except InvalidImageRef as error:
+        return error_response(400, str(error))
+    result = await asyncio.to_thread(_read_latest, canonical)
+    if result is None:
+        return error_response(404, "no stored result for this image")
+    return json_response({"image": canonical, "result": result}, 200)

@@ -1,0 +1,112 @@
+"""Helpers (no tests): the real app on devhost, with Azurite, the ARM simulator and a virtual clock."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from activities import clients as arm_clients
+from activities.storage_clients import StorageClients, clients_for
+from core.settings import Settings, get_settings
+from devhost.armsim import ArmSimulator, Scenario
+from devhost.armsim.testing import SCANNER_RESOURCE_GROUP, SUBSCRIPTION_ID, point_process_at
+from devhost.azurite import Azurite
+from devhost.clock import RealClock, VirtualClock, install
+from devhost.engine import DurableEngine
+from devhost.functions import load_app
+
+START = datetime(2026, 10, 2, 8, 0, tzinfo=UTC)
+APP_SPEC = "function_app"
+HISTORY_EVENT_TYPES_ENGINE_OMITS = ("OrchestratorStarted", "OrchestratorCompleted")
+
+
+def pipeline_env(azurite: Azurite, **overrides: str) -> dict[str, str]:
+    """App settings for one test: its own containers and tables in the session's Azurite, no registry lookups."""
+    suffix = uuid.uuid4().hex[:10]
+    return {
+        "QUALYS_POD": "US2",
+        "QUALYS_ACCESS_TOKEN": "qualys-token-for-tests",
+        "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION_ID,
+        "SCANNER_RESOURCE_GROUP": SCANNER_RESOURCE_GROUP,
+        "SCANNER_LOCATION": "westeurope",
+        "AzureWebJobsStorage": azurite.connection_string,
+        "RESULTS_CONTAINER": f"reports-{suffix}",
+        "UPLOADS_CONTAINER": f"uploads-{suffix}",
+        "CACHE_TABLE": f"cache{suffix}",
+        "SCANS_TABLE": f"scans{suffix}",
+        "RESOLVE_DIGESTS": "false",
+        "NOTIFY_SEVERITY_THRESHOLD": "CRITICAL",
+        **overrides,
+    }
+
+
+@dataclass
+class Pipeline:
+    """The app on a devhost engine, the ARM simulator it talks to, and the settings it reads."""
+
+    engine: DurableEngine
+    sim: ArmSimulator
+    clock: VirtualClock
+
+    @property
+    def settings(self) -> Settings:
+        return get_settings()
+
+    @property
+    def storage(self) -> StorageClients:
+        return clients_for(get_settings())
+
+    def run(self, timeout: float = 120) -> None:
+        """Run until every instance is terminal (timers fire at once on the virtual clock)."""
+        self.engine.run_until_idle(timeout=timeout)
+
+    def status(self, instance_id: str, *, history: bool = False) -> dict[str, Any]:
+        status = self.engine.get_status(instance_id, show_history=history, show_history_output=history)
+        assert status is not None, f"no instance {instance_id}"
+        return status
+
+    def output(self, instance_id: str) -> dict[str, Any]:
+        status = self.status(instance_id)
+        assert status["runtimeStatus"] == "Completed", status
+        output: dict[str, Any] = status["output"]
+        return output
+
+    def results_by_image(self, instance_id: str) -> dict[str, dict[str, Any]]:
+        return {r["image"]: r for r in self.output(instance_id)["images"]}
+
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = self.status(instance_id, history=True)["historyEvents"]
+        return events
+
+
+@contextmanager
+def running_pipeline(
+    azurite: Azurite, scenario: Scenario | dict[str, Any], tmp_path: Path, **settings: str
+) -> Iterator[Pipeline]:
+    """The app (function_app) on a fresh engine with a virtual clock, an ARM simulator running `scenario`."""
+    if isinstance(scenario, dict):
+        scenario = Scenario.model_validate(scenario)
+    env = pipeline_env(azurite, **(scenario.app_settings() | settings))
+    clock = VirtualClock(START)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        engine = DurableEngine(load_app(APP_SPEC), store_path=str(tmp_path / "devhost.sqlite"), clock=clock)
+        try:
+            with ArmSimulator(scenario, clock=clock) as sim:
+                point_process_at(sim, patch)
+                get_settings.cache_clear()
+                arm_clients.reset_cache()
+                yield Pipeline(engine=engine, sim=sim, clock=clock)
+        finally:
+            engine.close()
+            get_settings.cache_clear()
+            arm_clients.reset_cache()
+            install(RealClock())
