@@ -1,0 +1,66 @@
+"""Which scanner groups the janitor deletes: old enough, and not owned by a live orchestration (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+LIVE_RUNTIME_STATUSES = frozenset({"Pending", "Running", "ContinuedAsNew", "Suspended"})
+
+
+class ScannerGroupInfo(BaseModel):
+    """A scanner group as listed: its name, the orchestration in its tag, and when it was created."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    instance_id: str | None = None
+    created_at: datetime | None = None
+
+
+class JanitorDecision(BaseModel):
+    """One group's fate and why (for the janitor's log line)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    delete: bool
+    reason: str
+
+
+def minimum_age(scan_timeout_s: int, grace_minutes: int) -> timedelta:
+    """A group younger than SCAN_TIMEOUT + JANITOR_GRACE_MINUTES may still be scanning: never touched."""
+    return timedelta(seconds=scan_timeout_s, minutes=grace_minutes)
+
+
+def decide(
+    groups: Iterable[ScannerGroupInfo],
+    runtime_status: Mapping[str, str | None],
+    *,
+    now: datetime,
+    scan_timeout_s: int,
+    grace_minutes: int,
+) -> list[JanitorDecision]:
+    """Delete a group when it is older than the minimum age and its orchestration is not live.
+
+    `runtime_status` maps instance ids to their runtime status (None: the instance is unknown, e.g. purged).
+    A group without a creation time is kept (its age cannot be told); one without an instance tag is judged by age.
+    """
+    oldest_allowed = now - minimum_age(scan_timeout_s, grace_minutes)
+    decisions: list[JanitorDecision] = []
+    for group in groups:
+        if group.created_at is None:
+            decisions.append(JanitorDecision(name=group.name, delete=False, reason="creation time unknown"))
+            continue
+        if group.created_at > oldest_allowed:
+            decisions.append(JanitorDecision(name=group.name, delete=False, reason="younger than the minimum age"))
+            continue
+        status = runtime_status.get(group.instance_id) if group.instance_id else None
+        if status in LIVE_RUNTIME_STATUSES:
+            decisions.append(JanitorDecision(name=group.name, delete=False, reason=f"orchestration is {status}"))
+            continue
+        owner = f"orchestration {status}" if status else "no live orchestration"
+        decisions.append(JanitorDecision(name=group.name, delete=True, reason=f"old and {owner}"))
+    return decisions

@@ -1,0 +1,55 @@
+"""The janitor deletes old scanner groups of finished or unknown orchestrations, and nothing else."""
+
+from datetime import UTC, datetime, timedelta
+
+from core.janitor import ScannerGroupInfo, decide, minimum_age
+
+NOW = datetime(2026, 10, 2, 12, 0, tzinfo=UTC)
+OLD = NOW - timedelta(hours=2)
+
+
+def fates(groups: list[ScannerGroupInfo], statuses: dict[str, str | None]) -> dict[str, bool]:
+    decisions = decide(groups, statuses, now=NOW, scan_timeout_s=1800, grace_minutes=15)
+    return {d.name: d.delete for d in decisions}
+
+
+def test_minimum_age_is_timeout_plus_grace() -> None:
+    assert minimum_age(1800, 15) == timedelta(minutes=45)
+
+
+def test_old_groups_of_finished_or_unknown_orchestrations_go() -> None:
+    groups = [
+        ScannerGroupInfo(name="done", instance_id="a", created_at=OLD),
+        ScannerGroupInfo(name="failed", instance_id="b", created_at=OLD),
+        ScannerGroupInfo(name="purged", instance_id="c", created_at=OLD),
+        ScannerGroupInfo(name="untagged", created_at=OLD),
+    ]
+    assert fates(groups, {"a": "Completed", "b": "Failed", "c": None}) == {
+        "done": True,
+        "failed": True,
+        "purged": True,
+        "untagged": True,
+    }
+
+
+def test_young_live_and_undated_groups_stay() -> None:
+    groups = [
+        ScannerGroupInfo(name="young", instance_id="a", created_at=NOW - timedelta(minutes=44)),
+        ScannerGroupInfo(name="running", instance_id="b", created_at=OLD),
+        ScannerGroupInfo(name="pending", instance_id="c", created_at=OLD),
+        ScannerGroupInfo(name="undated", instance_id="d"),
+    ]
+    decisions = decide(
+        groups, {"a": None, "b": "Running", "c": "Pending", "d": None}, now=NOW, scan_timeout_s=1800, grace_minutes=15
+    )
+    assert [(d.name, d.delete, d.reason) for d in decisions] == [
+        ("young", False, "younger than the minimum age"),
+        ("running", False, "orchestration is Running"),
+        ("pending", False, "orchestration is Pending"),
+        ("undated", False, "creation time unknown"),
+    ]
+
+
+def test_exactly_at_the_minimum_age_is_old_enough() -> None:
+    group = ScannerGroupInfo(name="edge", instance_id="a", created_at=NOW - timedelta(minutes=45))
+    assert fates([group], {"a": "Terminated"}) == {"edge": True}
