@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.images import InvalidImageRef, parse_image_ref
 from devhost.armsim.scenario import DEFAULT_SCAN_KEY, SEVERITIES, ScanBehaviour, Scenario
 
 ENV_SCAN_IMAGES = "SCAN_IMAGES"
@@ -25,24 +26,11 @@ BLOB_API_VERSION = "2021-08-06"
 
 
 def canonical_ref(ref: str) -> str:
-    """The canonical form of an image reference (core.images when available, else a minimal Docker normalisation)."""
+    """The canonical form of an image reference as the app computes it; unparseable text stays as written."""
     try:
-        from core import images  # type: ignore[attr-defined,unused-ignore]
-
-        return str(images.parse_image_ref(ref).canonical)  # type: ignore[attr-defined,unused-ignore]
-    except (ImportError, AttributeError, ValueError):
-        return _minimal_canonical(ref.strip())
-
-
-def _minimal_canonical(ref: str) -> str:
-    name, _, digest = ref.partition("@")
-    first = name.split("/", 1)[0]
-    if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
-        name = f"docker.io/{name}" if "/" in name else f"docker.io/library/{name}"
-    last = name.rsplit("/", 1)[1]
-    if ":" not in last and not digest:
-        name += ":latest"
-    return f"{name}@{digest}" if digest else name
+        return parse_image_ref(ref.strip()).canonical
+    except InvalidImageRef:
+        return ref.strip()
 
 
 def fake_digest(canonical: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from core.settings import Settings, load_settings
 from devhost.armsim.server import ArmSimulator
 
 SUBSCRIPTION_ID = "0b7d5e2a-9c41-4f0e-8a3b-6d2f1e0c9b8a"
@@ -35,3 +36,26 @@ def resource_id(provider_type: str, name: str, resource_group: str = APPS_RESOUR
 def sdk_kwargs(sim: ArmSimulator) -> dict[str, Any]:
     """Keyword arguments that point an azure-mgmt client at the simulator, with no hidden retries."""
     return {"base_url": sim.base_url, "credential_scopes": [f"{sim.base_url}/.default"], "retry_total": 0}
+
+
+def settings_env(
+    sim: ArmSimulator, storage_connection: str = "UseDevelopmentStorage=true", **overrides: str
+) -> dict[str, str]:
+    """The app's environment for reaching `sim` for ARM (and `storage_connection` for Blob/Table)."""
+    return {
+        "QUALYS_POD": "US2",
+        "QUALYS_ACCESS_TOKEN": "qualys-token-for-tests",
+        "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION_ID,
+        "SCANNER_RESOURCE_GROUP": SCANNER_RESOURCE_GROUP,
+        "SCANNER_LOCATION": "westeurope",
+        "AzureWebJobsStorage": storage_connection,
+        "ARM_ENDPOINT": sim.base_url,
+        **overrides,
+    }
+
+
+def settings_for(
+    sim: ArmSimulator, storage_connection: str = "UseDevelopmentStorage=true", **overrides: str
+) -> Settings:
+    """Settings built from `settings_env`; `overrides` by environment variable name."""
+    return load_settings(settings_env(sim, storage_connection, **overrides))

@@ -1,0 +1,122 @@
+"""Activity `resolve_images`: the images (containers and init containers) of an ACI group, ACA app or ACA job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import azure.durable_functions as df
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities import names
+from activities.activity_registry import activity_registrar, validated
+from activities.clients import classify, container_apps, container_instances
+from core.events import DeploymentEvent
+from core.images import InvalidImageRef, parse_image_ref
+from core.settings import Settings, get_settings
+
+MAX_SHOWN_IMAGE_CHARS = 200
+NOT_FOUND_NOTE = "resource not found (deleted before it could be resolved)"
+
+
+class ResolvedImage(BaseModel):
+    """One container's image, canonical; `init` marks an init container."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image: str
+    container: str
+    init: bool = False
+
+
+class RejectedImage(BaseModel):
+    """A container whose image reference could not be parsed: reported, never fatal."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image: str
+    container: str
+    init: bool = False
+    reason: str
+
+
+class ResolvedImages(BaseModel):
+    """Output of `resolve_images`: one entry per container (an image used twice appears twice)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    resource_id: str
+    found: bool
+    images: list[ResolvedImage] = Field(default_factory=list)
+    rejected: list[RejectedImage] = Field(default_factory=list)
+    note: str | None = None
+
+    def distinct_images(self) -> list[str]:
+        """The canonical images, each once, in first-seen order."""
+        return list(dict.fromkeys(item.image for item in self.images))
+
+
+def _containers(event: DeploymentEvent, settings: Settings) -> Iterable[tuple[str | None, str | None, bool]]:
+    """(container name, image, is init) of the deployed resource; raises ResourceNotFoundError when it is gone."""
+    if event.kind == "aci":
+        group = container_instances(settings, event.subscription_id).container_groups.get(
+            event.resource_group, event.name
+        )
+        yield from ((c.name, c.image, False) for c in group.containers or [])
+        yield from ((c.name, c.image, True) for c in group.init_containers or [])
+        return
+    client = container_apps(settings, event.subscription_id)
+    if event.kind == "aca":
+        app = client.container_apps.get(event.resource_group, event.name)
+        template: Any = app.properties.template if app.properties is not None else None
+    else:
+        job = client.jobs.get(event.resource_group, event.name)
+        template = job.properties.template if job.properties is not None else None
+    if template is None:
+        return
+    yield from ((c.name, c.image, False) for c in template.containers or [])
+    yield from ((c.name, c.image, True) for c in template.init_containers or [])
+
+
+def resolve_images(event: DeploymentEvent, settings: Settings) -> ResolvedImages:
+    """Read the resource through ARM and normalise each container's image with `core.images`.
+
+    A resource that no longer exists yields `found=False` with a note; an unparseable image is listed under
+    `rejected`. Throttling and server errors raise `ArmRetryableError` (see activities.clients).
+    """
+    images: list[ResolvedImage] = []
+    rejected: list[RejectedImage] = []
+    try:
+        for container, image, init in _containers(event, settings):
+            name = container or ""
+            try:
+                canonical = parse_image_ref(image or "").canonical
+            except InvalidImageRef as error:
+                shown = (image or "")[:MAX_SHOWN_IMAGE_CHARS]
+                rejected.append(RejectedImage(image=shown, container=name, init=init, reason=str(error)))
+                continue
+            images.append(ResolvedImage(image=canonical, container=name, init=init))
+    except ResourceNotFoundError:
+        return ResolvedImages(resource_id=event.resource_id, found=False, note=NOT_FOUND_NOTE)
+    except HttpResponseError as error:
+        raise classify(error) from error
+    note = None if images or rejected else "the resource has no containers"
+    return ResolvedImages(resource_id=event.resource_id, found=True, images=images, rejected=rejected, note=note)
+
+
+# --- activities -----------------------------------------------------------------------------------------------
+
+arm_resources_blueprint = df.Blueprint()
+activity = activity_registrar(arm_resources_blueprint)
+
+
+@activity(names.RESOLVE_IMAGES)
+def resolve_images_activity(payload: dict[str, Any]) -> dict[str, Any]:
+    """Activity: `DeploymentEvent` JSON (extra keys such as `force` ignored) -> `ResolvedImages`."""
+    fields = (
+        {k: v for k, v in payload.items() if k in DeploymentEvent.model_fields}
+        if isinstance(payload, dict)
+        else payload
+    )
+    return resolve_images(validated(DeploymentEvent, fields), get_settings()).model_dump(mode="json")
