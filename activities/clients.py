@@ -27,6 +27,7 @@ QUOTA_MARKER = "aci-quota-reached"
 FATAL_MARKER = "arm-error"
 QUOTA_CODES = frozenset({"ContainerGroupQuotaReached", "QuotaExceeded", "StandardCoresQuotaExceeded"})
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_CONFLICT_CODES = frozenset({"Conflict", "ContainerGroupTransitioning", "AnotherOperationInProgress"})
 SDK_RETRY_OPTIONS: dict[str, Any] = {
     "retry_total": 1,
     "retry_connect": 1,
@@ -85,7 +86,7 @@ def classify(error: HttpResponseError) -> ArmError:
     message = error.error.message if error.error is not None and error.error.message else str(error.message)
     if status == 409 and code in QUOTA_CODES:
         return ScannerQuotaError(status, code, message, _retry_after(error))
-    if status in RETRYABLE_STATUSES:
+    if status in RETRYABLE_STATUSES or (status == 409 and code in TRANSIENT_CONFLICT_CODES):
         return ArmRetryableError(status, code, message, _retry_after(error))
     return ArmError(status, code, message)
 

@@ -55,6 +55,7 @@ class SimGroup:
     sas_url: str | None
     prefix: str
     operation_id: str
+    scan_images: list[str] = field(default_factory=list)
     uploaded: set[int] = field(default_factory=set)
     upload_failures: int = 0
 
@@ -68,6 +69,7 @@ class SimGroup:
         env = _env(containers[0]) if containers else {}
         start = now + timedelta(seconds=sim.provisioning_delay_s)
         plan = None
+        images: list[str] = []
         if scanner_run.ENV_SCAN_IMAGES in env:
             images = [line.strip() for line in env[scanner_run.ENV_SCAN_IMAGES].splitlines() if line.strip()]
             raw_timeout = env.get(scanner_run.ENV_SCAN_TIMEOUT_PER_IMAGE, "").strip()
@@ -83,6 +85,7 @@ class SimGroup:
             sas_url=env.get(scanner_run.ENV_RESULTS_SAS_URL),
             prefix=env.get(scanner_run.ENV_RESULTS_PREFIX, ""),
             operation_id=operation_id,
+            scan_images=images,
         )
 
     @property

@@ -99,15 +99,17 @@ def _iso(when: datetime) -> str:
 def status_document(outcome: ImageOutcome) -> dict[str, Any]:
     """The `status.json` the scanner uploads for one image."""
     assert outcome.finished_at is not None
-    return {
+    document: dict[str, Any] = {
         "image": outcome.image,
         "index": outcome.index,
         "exit_code": outcome.exit_code,
         "result": outcome.result,
         "started_at": _iso(outcome.started_at),
         "finished_at": _iso(outcome.finished_at),
-        "digest": outcome.digest,
     }
+    if outcome.digest:
+        document["digest"] = outcome.digest  # scan.sh writes a digest only when a report named one
+    return document
 
 
 def report_document(outcome: ImageOutcome) -> dict[str, Any]:
@@ -163,11 +165,12 @@ def upload_blob(sas_url: str, blob_name: str, body: bytes, content_type: str) ->
 
 
 def image_blobs(outcome: ImageOutcome, prefix: str, filler_lines: int) -> list[tuple[str, bytes, str]]:
-    """(blob name, body, content type) of everything the scanner uploads for a finished image."""
+    """(blob name, body, content type) of a finished image, in scan.sh's order: report, log, then status last."""
     base = f"{prefix.strip('/')}/{outcome.index}" if prefix.strip("/") else str(outcome.index)
-    blobs = [(f"{base}/status.json", json.dumps(status_document(outcome)).encode(), "application/json")]
+    blobs: list[tuple[str, bytes, str]] = []
     if outcome.result in REPORTED_RESULTS:
         blobs.append((f"{base}/report.json", json.dumps(report_document(outcome)).encode(), "application/json"))
     log = "\n".join(image_log_lines(outcome, filler_lines, finished=True)) + "\n"
-    blobs.append((f"{base}/scan.log", log.encode(), "text/plain"))
+    blobs.append((f"{base}/scan.log", log.encode(), "text/plain; charset=utf-8"))
+    blobs.append((f"{base}/status.json", json.dumps(status_document(outcome)).encode(), "application/json"))
     return blobs

@@ -83,6 +83,7 @@ class SimState:
         self.by_group: Counter[str] = Counter()
         self.created = 0
         self.deleted = 0
+        self.images_started = 0
 
     # ---- public API -------------------------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
@@ -114,6 +115,7 @@ class SimState:
                 "token_requests": self.counts["token"],
                 "faults_served": self.counts["fault"],
                 "groups": {"created": self.created, "deleted": self.deleted, "remaining": len(self._groups)},
+                "scans": {"images_started": self.images_started},
                 "upload_failures": sum(g.upload_failures for g in self._groups.values()),
             }
 
@@ -291,6 +293,7 @@ class SimState:
         self._groups[parsed.key()] = group
         self._operations[operation_id] = parsed.key()
         self.created += 1
+        self.images_started += len(group.scan_images)
         op_path = (
             f"/subscriptions/{parsed.subscription}/providers/Microsoft.ContainerInstance/locations/"
             f"{group.location}/operations/{operation_id}?api-version=2023-05-01"
