@@ -248,6 +248,7 @@ class ScanRun:
             "group_name": group.name,
             "images": [item.image for item in group.images],
             "results_prefix": group.prefix,
+            "created_at": self.now().isoformat(),
         }
 
     def poll(self) -> Steps:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -26,12 +25,10 @@ from devhost.engine import DurableEngine
 from devhost.functions import load_app
 from devhost.server import DevHostServer
 from devhost.triggers import specs_from_index
-from tests.orchestration.pipeline_support import APP_SPEC, START, pipeline_env
+from tests.orchestration.pipeline_support import APP_SPEC, ROOT, START, needs_arm_activities, pipeline_env
 
 pytestmark = pytest.mark.azurite
-ROOT = Path(__file__).parents[2]
 OPENAPI = ROOT / "openapi.yaml"
-ARM_ACTIVITIES_REGISTERED = "arm_resources" in (ROOT / "function_app.py").read_text(encoding="utf-8")
 SCHEMA = schemathesis.openapi.from_path(str(OPENAPI))
 CACHED_IMAGE = "docker.io/library/cached:1"
 APP_ID = resource_id("Microsoft.App/containerApps", "hello-aca")
@@ -98,7 +95,7 @@ def test_manual_scan_of_a_cached_image_and_its_view(server: DevHostServer) -> No
     assert [(r["image"], r["status"]) for r in body["results"]] == [(CACHED_IMAGE, "cached")]
 
 
-@pytest.mark.skipif(not ARM_ACTIVITIES_REGISTERED, reason="resolve_images (helper F) is not registered yet")
+@needs_arm_activities
 def test_manual_scan_of_a_resource(server: DevHostServer) -> None:
     response = start(server, {"resourceId": APP_ID, "force": False})
     assert response.status_code == 202
