@@ -145,7 +145,8 @@ class Settings(BaseModel):
     qscanner_mode: Annotated[
         QScannerMode, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
     ] = "get-report"
-    policy_tags: Printable | None = None
+    # The scanner passes this as a QScanner argument: a leading "-" would read as an option, so refuse it here.
+    policy_tags: Annotated[Printable, matching(r"[^-].*", "policy tags (must not start with '-')")] | None = None
     scanner_cpu: float = Field(default=1.0, ge=0.1, le=4.0)
     scanner_memory_gb: float = Field(default=2.0, ge=0.1, le=16.0)
     scanner_identity_resource_id: UserIdentityId | None = None

@@ -103,6 +103,7 @@ def test_all_invalid_variables_are_reported_together_without_values() -> None:
         ({"QUALYS_ACCESS_TOKEN": ""}, "QUALYS_ACCESS_TOKEN"),
         ({"QUALYS_ACCESS_TOKEN": "", "QUALYS_CLIENT_ID": "id"}, "QUALYS_CLIENT_SECRET"),
         ({"QSCANNER_MODE": "evaluate-policy"}, "POLICY_TAGS"),
+        ({"QSCANNER_MODE": "evaluate-policy", "POLICY_TAGS": "--help"}, "POLICY_TAGS"),
         ({"NOTIFICATION_EMAIL": "ops@example.com"}, "SMTP_HOST"),
         ({"NOTIFICATION_EMAIL": "ops@example.com", "SMTP_HOST": "smtp.example.com"}, "SMTP_FROM"),
         ({"NOTIFICATION_EMAIL": "ops@example.com,not an address"}, "NOTIFICATION_EMAIL"),
