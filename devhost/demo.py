@@ -23,7 +23,7 @@ from devhost.demo_report import (
 )
 from devhost.demo_run import Deadline, Driver, HarnessError, seed_cache
 from devhost.demo_scenario import ScenarioError, load_demo_scenario
-from devhost.demo_stack import DemoStack, running_stack
+from devhost.demo_stack import APP_SPEC, DemoStack, running_stack
 from devhost.functions import AppLoadError
 
 EXIT_OK = 0
@@ -51,8 +51,9 @@ def _log_to_file(path: Path) -> logging.Handler:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "aiosmtpd", "mail.log"):
+    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd: a deprecation warning per AUTH
     return handler
 
 
@@ -64,7 +65,6 @@ def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
         instances,
         outcomes=image_outcomes(records),
         sim_stats=stack.sim_stats(),
-        scans_started=stack.counting.images_started,
         emails=stack.smtp.count,
         webhooks=stack.webhook.count,
     )
@@ -86,7 +86,7 @@ def _print_results(summary: dict[str, Any], stack: DemoStack, out: Path, failed_
     print(f"logs:           {out / LOG_FILE}")
 
 
-def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
+def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_S, app_spec: str = APP_SPEC) -> int:
     """Run the scenario; 0 when the run completed (whatever the scans' outcomes), non-zero on a harness error."""
     try:
         scenario = load_demo_scenario(scenario_path)
@@ -100,7 +100,7 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
     deadline = Deadline(timeout_s)
     echo(f"scenario {scenario_path}: {scenario.description or f'{len(scenario.deliveries)} message(s)'}")
     try:
-        with running_stack(scenario, out, echo) as stack:
+        with running_stack(scenario, out, echo, app_spec) as stack:
             driver = Driver(stack, deadline, echo)
             failure: HarnessError | None = None
             try:
@@ -135,8 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="wall-clock safety limit of the run, seconds"
     )
+    parser.add_argument(
+        "--app", default=APP_SPEC, help="the app to host (module or .py file; default: function_app.py)"
+    )
     args = parser.parse_args(argv)
-    return run_demo(args.scenario, args.out, args.timeout)
+    return run_demo(args.scenario, args.out, args.timeout, args.app)
 
 
 if __name__ == "__main__":

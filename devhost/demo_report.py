@@ -136,16 +136,15 @@ def build_summary(
     *,
     outcomes: Mapping[str, ImageResult],
     sim_stats: Mapping[str, Any],
-    scans_started: int,
     emails: int,
     webhooks: int,
 ) -> dict[str, Any]:
-    """summary.json, exactly in the documented shape (docs/demo.md)."""
+    """summary.json, exactly in the documented shape (docs/demo.md); scanner counts from the ARM simulator."""
     groups = sim_stats.get("groups", {})
     return {
         "orchestrations": orchestration_counts(instances),
         "images": [image_entry(result) for result in outcomes.values()],
-        "scans_started": scans_started,
+        "scans_started": int(sim_stats.get("scans", {}).get("images_started", 0)),
         "scanner_groups": {"created": int(groups.get("created", 0)), "remaining": int(groups.get("remaining", 0))},
         "arm_requests": int(sim_stats.get("total", 0)),
         "notifications": {"email": emails, "webhook": webhooks},

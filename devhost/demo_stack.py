@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -16,8 +15,6 @@ from core.settings import Settings, get_settings, load_settings
 from devhost import azurite
 from devhost import clock as clock_mod
 from devhost.armsim import ArmSimulator
-from devhost.armsim.scanner_run import ENV_SCAN_IMAGES
-from devhost.armsim.state import SimResponse, SimState
 from devhost.demo_receivers import LOOPBACK, SMTP_PASSWORD, SMTP_USERNAME, SmtpReceiver, WebhookReceiver
 from devhost.demo_scenario import DemoScenario
 from devhost.server import DEFAULT_TASK_HUB, DevHostServer
@@ -29,39 +26,8 @@ WEBHOOK_DIR = "webhooks"
 DEMO_SUBSCRIPTION_ID = "0b7d5e2a-9c41-4f0e-8a3b-6d2f1e0c9b8a"
 DEMO_SCANNER_RESOURCE_GROUP = "rg-qscanner"
 FAKE_QUALYS_TOKEN = "FAKE-demo-token-not-a-qualys-credential"  # noqa: S105 - never reaches Qualys: the scanner is simulated
-CONTAINER_GROUP_SEGMENT = "/providers/microsoft.containerinstance/containergroups/"
-CREATED = 201
 # Credentials that would take precedence over the simulator's managed identity in DefaultAzureCredential.
 COMPETING_CREDENTIALS = ("AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT")
-
-
-def scan_images_of(body: bytes) -> list[str]:
-    """The SCAN_IMAGES lines of a container group PUT body (empty when it is not a scanner group)."""
-    try:
-        spec = json.loads(body or b"{}")
-        containers = spec["properties"]["containers"]
-        variables = containers[0]["properties"].get("environmentVariables") or []
-    except (ValueError, KeyError, IndexError, TypeError):
-        return []
-    for variable in variables:
-        if isinstance(variable, dict) and variable.get("name") == ENV_SCAN_IMAGES:
-            value = variable.get("value") if variable.get("value") is not None else variable.get("secureValue")
-            return [line.strip() for line in str(value or "").splitlines() if line.strip()]
-    return []
-
-
-class ScanCountingState(SimState):
-    """The simulator's state, also counting the images handed to scanner groups it created (SCAN_IMAGES lines)."""
-
-    images_started = 0
-
-    def handle(
-        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
-    ) -> SimResponse:
-        response = super().handle(method, path, query, headers, body)
-        if method.upper() == "PUT" and response.status == CREATED and CONTAINER_GROUP_SEGMENT in path.lower():
-            self.images_started += len(scan_images_of(body))
-        return response
 
 
 def demo_settings(
@@ -115,7 +81,6 @@ class DemoStack:
     smtp: SmtpReceiver
     webhook: WebhookReceiver
     sim: ArmSimulator
-    counting: ScanCountingState
     settings: Settings
     server: DevHostServer
 
@@ -128,23 +93,17 @@ class DemoStack:
         return self.out / WEBHOOK_DIR
 
     def sim_stats(self) -> dict[str, Any]:
+        """The simulator's counters: ARM requests, scanner groups, images handed to scanners."""
         return self.sim.stats()
 
 
-def _start_simulator(scenario: DemoScenario) -> tuple[ArmSimulator, ScanCountingState]:
-    sim = ArmSimulator(scenario.sim)
-    counting = ScanCountingState(scenario.sim, lambda: clock_mod.current().now(), sim.identity_header)
-    sim.state = counting  # before start(): the listeners take the state they serve at start
-    return sim.start(), counting
-
-
-def _start_devhost(clock: clock_mod.VirtualClock, task_hub: str) -> DevHostServer:
+def _start_devhost(app_spec: str, clock: clock_mod.VirtualClock, task_hub: str) -> DevHostServer:
     """The app on devhost with the virtual clock; the engine runs only when the demo drives it (`wait_idle`)."""
     from devhost.engine import DurableEngine
     from devhost.functions import load_app
     from devhost.triggers import specs_from_index
 
-    index = load_app(APP_SPEC)
+    index = load_app(app_spec)
     engine = DurableEngine(index, clock=clock, task_hub=task_hub)
     server = DevHostServer(
         specs_from_index(index),
@@ -161,7 +120,9 @@ def _start_devhost(clock: clock_mod.VirtualClock, task_hub: str) -> DevHostServe
 
 
 @contextlib.contextmanager
-def running_stack(scenario: DemoScenario, out: Path, log: Callable[[str], None]) -> Iterator[DemoStack]:
+def running_stack(
+    scenario: DemoScenario, out: Path, log: Callable[[str], None], app_spec: str = APP_SPEC
+) -> Iterator[DemoStack]:
     """Start everything (in dependency order) and stop it all again, whatever happens in between."""
     workdir = Path(tempfile.mkdtemp(prefix="qscan-demo-"))
     clock = clock_mod.VirtualClock()
@@ -175,13 +136,13 @@ def running_stack(scenario: DemoScenario, out: Path, log: Callable[[str], None])
         stack.callback(smtp.stop)
         webhook = WebhookReceiver(out / WEBHOOK_DIR).start()
         stack.callback(webhook.stop)
-        sim, counting = _start_simulator(scenario)
+        sim = ArmSimulator(scenario.sim).start()
         stack.callback(sim.stop)
         env = demo_settings(storage.connection_string, sim.env(), smtp, webhook, scenario.sim.app_settings())
         settings = load_settings(env)  # a SettingsError names every bad variable before anything else runs
         apply_environment(env)
         log("starting the app on devhost (virtual clock) ...")
-        server = _start_devhost(clock, settings.durable_task_hub or DEFAULT_TASK_HUB)
+        server = _start_devhost(app_spec, clock, settings.durable_task_hub or DEFAULT_TASK_HUB)
         stack.callback(server.engine.close)
         stack.callback(server.stop)
-        yield DemoStack(out, scenario, clock, storage, smtp, webhook, sim, counting, settings, server)
+        yield DemoStack(out, scenario, clock, storage, smtp, webhook, sim, settings, server)

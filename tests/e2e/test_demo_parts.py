@@ -1,4 +1,4 @@
-"""The demo harness's parts without the whole run: scenario parsing, scan counting, outcomes, receivers."""
+"""The demo harness's parts without the whole run: scenario parsing, outcomes and summary, the receivers."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from devhost.demo import EXIT_BAD_INPUT, run_demo
 from devhost.demo_receivers import SMTP_PASSWORD, SMTP_USERNAME, SmtpReceiver, WebhookReceiver
 from devhost.demo_report import RunRecord, build_summary, image_outcomes, render_table, summary_line
 from devhost.demo_scenario import ScenarioError, parse_scenario
-from devhost.demo_stack import scan_images_of
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 10, 2, 8, 0, tzinfo=UTC)
@@ -86,17 +85,6 @@ def test_an_unreadable_scenario_is_exit_code_2(tmp_path: Path) -> None:
     assert run_demo(bad, tmp_path / "out") == EXIT_BAD_INPUT
 
 
-# --- scan counting ----------------------------------------------------------------------------------------------
-
-
-def test_scan_images_are_read_from_the_first_container_of_a_group_put() -> None:
-    env = [{"name": "QUALYS_POD", "value": "US2"}, {"name": "SCAN_IMAGES", "value": "a:1\n\n b:2 \n"}]
-    body = json.dumps({"properties": {"containers": [{"name": "s", "properties": {"environmentVariables": env}}]}})
-    assert scan_images_of(body.encode()) == ["a:1", "b:2"]
-    assert scan_images_of(b'{"properties": {"containers": []}}') == []
-    assert scan_images_of(b"not json") == []
-
-
 # --- outcomes and summary ---------------------------------------------------------------------------------------
 
 
@@ -119,8 +107,7 @@ def test_summary_shape_table_and_line() -> None:
     summary = build_summary(
         [{"runtimeStatus": "Completed"}, {"runtimeStatus": "Pending"}],
         outcomes=outcomes,
-        sim_stats={"total": 12, "groups": {"created": 1, "deleted": 1, "remaining": 0}},
-        scans_started=1,
+        sim_stats={"total": 12, "groups": {"created": 1, "deleted": 1, "remaining": 0}, "scans": {"images_started": 1}},
         emails=1,
         webhooks=0,
     )
