@@ -53,3 +53,56 @@ def test_young_live_and_undated_groups_stay() -> None:
 def test_exactly_at_the_minimum_age_is_old_enough() -> None:
     group = ScannerGroupInfo(name="edge", instance_id="a", created_at=NOW - timedelta(minutes=45))
     assert fates([group], {"a": "Terminated"}) == {"edge": True}
+
+
+class FakeStatus:
+    def __init__(self, runtime_status: str | None) -> None:
+        self.runtime_status = None if runtime_status is None else type("S", (), {"value": runtime_status})()
+
+
+class FakeClient:
+    """Answers get_status like DurableOrchestrationClient: an object whose runtime_status is None when unknown."""
+
+    def __init__(self, statuses: dict[str, str]) -> None:
+        self.statuses = statuses
+        self.asked: list[str] = []
+
+    async def get_status(self, instance_id: str) -> FakeStatus:
+        self.asked.append(instance_id)
+        return FakeStatus(self.statuses.get(instance_id))
+
+
+def test_sweep_deletes_only_stale_groups_and_survives_a_failed_delete() -> None:
+    import asyncio
+
+    from core.settings import load_settings
+    from starters.janitor import ScannerGroupStore, sweep
+
+    groups = [
+        ScannerGroupInfo(name="qscan-done", instance_id="a", created_at=OLD),
+        ScannerGroupInfo(name="qscan-live", instance_id="b", created_at=OLD),
+        ScannerGroupInfo(name="qscan-stuck", instance_id="c", created_at=OLD),
+        ScannerGroupInfo(name="qscan-new", instance_id="a", created_at=NOW),
+    ]
+    deleted: list[str] = []
+
+    def delete(name: str) -> None:
+        if name == "qscan-stuck":
+            raise RuntimeError("ARM said no")
+        deleted.append(name)
+
+    settings = load_settings(
+        {
+            "QUALYS_POD": "US1",
+            "QUALYS_ACCESS_TOKEN": "t",
+            "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",
+            "SCANNER_RESOURCE_GROUP": "rg",
+            "SCANNER_LOCATION": "westeurope",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        }
+    )
+    client = FakeClient({"a": "Completed", "b": "Running"})
+    report = asyncio.run(sweep(client, ScannerGroupStore(lambda: groups, delete), settings, NOW))
+    assert deleted == report.deleted == ["qscan-done"]
+    assert report.failed == ["qscan-stuck"]
+    assert sorted(client.asked) == ["a", "b", "c"]

@@ -1,0 +1,113 @@
+"""Timer `janitor` (schedule: app setting JANITOR_SCHEDULE): deletes scanner groups that outlived their scan.
+
+A group is deleted when it is older than SCAN_TIMEOUT + JANITOR_GRACE_MINUTES and the orchestration named in its
+tag is not Pending/Running (finished, failed, terminated, purged or unknown). The orchestration deletes its own
+groups on every path; the janitor is the safety net for a crashed host, a lost delete or a create that landed after
+the orchestration gave up.
+
+It is a client function that calls the ARM list/delete functions directly rather than through an orchestration:
+the work is a bounded loop with no waiting, so durable history would only add cost. Another run retries anything
+that failed, ten minutes later by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities.aci_scanner import delete_scanner_group, list_scanner_group_infos
+from core.janitor import JanitorDecision, ScannerGroupInfo, decide
+from core.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+JANITOR_FUNCTION = "janitor"
+JANITOR_SCHEDULE_EXPRESSION = "%JANITOR_SCHEDULE%"
+
+bp = df.Blueprint()
+
+
+class StatusReader(Protocol):
+    """The part of `DurableOrchestrationClient` the janitor uses."""
+
+    async def get_status(self, instance_id: str) -> df.DurableOrchestrationStatus: ...
+
+
+@dataclass
+class ScannerGroupStore:
+    """Lists and deletes scanner groups (blocking ARM calls; run them off the event loop)."""
+
+    list_groups: Callable[[], Sequence[ScannerGroupInfo]]
+    delete_group: Callable[[str], object]
+
+
+@dataclass
+class JanitorReport:
+    """What one run did: every decision, and the groups whose delete failed."""
+
+    decisions: list[JanitorDecision] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+async def _runtime_status(client: StatusReader, instance_id: str) -> str | None:
+    status = await client.get_status(instance_id)
+    runtime = getattr(status, "runtime_status", None) if status is not None else None
+    return None if runtime is None else str(getattr(runtime, "value", runtime))
+
+
+async def sweep(client: StatusReader, store: ScannerGroupStore, settings: Settings, now: datetime) -> JanitorReport:
+    """One janitor run: list, decide, delete; a failed delete is logged and left for the next run."""
+    groups = await asyncio.to_thread(store.list_groups)
+    owners = sorted({g.instance_id for g in groups if g.instance_id})
+    statuses = {instance_id: await _runtime_status(client, instance_id) for instance_id in owners}
+    report = JanitorReport(
+        decisions=decide(
+            groups,
+            statuses,
+            now=now,
+            scan_timeout_s=settings.scan_timeout,
+            grace_minutes=settings.janitor_grace_minutes,
+        )
+    )
+    for decision in report.decisions:
+        if not decision.delete:
+            continue
+        try:
+            await asyncio.to_thread(store.delete_group, decision.name)
+        except Exception as error:  # one bad group must not stop the sweep
+            report.failed.append(decision.name)
+            logger.warning("janitor: could not delete %s: %s", decision.name, type(error).__name__)
+            continue
+        report.deleted.append(decision.name)
+        logger.info("janitor: deleted %s (%s)", decision.name, decision.reason)
+    logger.info(
+        "janitor: %d scanner group(s), %d deleted, %d failed", len(groups), len(report.deleted), len(report.failed)
+    )
+    return report
+
+
+def arm_group_store(settings: Settings) -> ScannerGroupStore:
+    """The production store: the ARM functions of activities/aci_scanner.py."""
+    return ScannerGroupStore(
+        list_groups=lambda: list_scanner_group_infos(settings),
+        delete_group=lambda name: delete_scanner_group(settings, name),
+    )
+
+
+@bp.function_name(JANITOR_FUNCTION)  # type: ignore[untyped-decorator]
+@bp.timer_trigger(arg_name="timer", schedule=JANITOR_SCHEDULE_EXPRESSION, run_on_startup=False)  # type: ignore[untyped-decorator]
+@bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
+async def janitor(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Delete forgotten scanner groups (see the module docstring)."""
+    settings = get_settings()
+    if timer.past_due:
+        logger.info("janitor: run is past due")
+    await sweep(client, arm_group_store(settings), settings, datetime.now(UTC))
