@@ -274,6 +274,7 @@ class SimState:
         return SimResponse(405, arm.arm_error(400, f"{method} is not supported here"))
 
     def _put_group(self, parsed: arm.ArmPath, group: SimGroup | None, body: bytes, now: datetime) -> SimResponse:
+        """201 + Azure-AsyncOperation for a new group; a PUT of an existing name answers its state (no update)."""
         if group is not None:
             return SimResponse(200, group.view(now))
         try:
