@@ -34,6 +34,7 @@ class RunRecord:
     instance_id: str
     runtime_status: str
     finished_at: datetime
+    created_rank: int
     status: str
     target: str
     results: list[ImageResult]
@@ -66,10 +67,21 @@ def _results_from_output(output: object) -> list[ImageResult]:
 
 
 def run_records(settings: Settings, instances: Iterable[Mapping[str, Any]]) -> list[RunRecord]:
-    """The stored scan record of each orchestration (its output when it stored none), oldest finish first."""
+    """The stored scan record of each orchestration (its output when it stored none), in the order they finished.
+
+    Ties (an instant cache hit finishes in the same virtual second as a long scan) go to the one created later; the
+    status API lists instances in creation order.
+    """
     clients = clients_for(settings)
     records: list[RunRecord] = []
-    for instance in instances:
+    listed = list(enumerate(instances))
+    ranks = {
+        str(instance["instanceId"]): rank
+        for rank, (_, instance) in enumerate(
+            sorted(listed, key=lambda item: (_status_time(item[1].get("createdTime")), item[0]))
+        )
+    }
+    for _, instance in listed:
         instance_id = str(instance["instanceId"])
         runtime_status = str(instance.get("runtimeStatus"))
         stored = get_scan_record(clients, settings, instance_id)
@@ -77,7 +89,16 @@ def run_records(settings: Settings, instances: Iterable[Mapping[str, Any]]) -> l
             finished = stored.finished_at or _status_time(instance.get("lastUpdatedTime"))
             label = _target_label(stored.event)
             records.append(
-                RunRecord(instance_id, runtime_status, finished, stored.status, label, stored.results, "scans table")
+                RunRecord(
+                    instance_id,
+                    runtime_status,
+                    finished,
+                    ranks[instance_id],
+                    stored.status,
+                    label,
+                    stored.results,
+                    "scans table",
+                )
             )
             continue
         output = instance.get("output")
@@ -88,13 +109,14 @@ def run_records(settings: Settings, instances: Iterable[Mapping[str, Any]]) -> l
                 instance_id,
                 runtime_status,
                 _status_time(instance.get("lastUpdatedTime")),
+                ranks[instance_id],
                 status,
                 _target_label(target if isinstance(target, Mapping) else None),
                 _results_from_output(output),
                 "orchestration output",
             )
         )
-    return sorted(records, key=lambda r: (r.finished_at, r.instance_id))
+    return sorted(records, key=lambda r: (r.finished_at, r.created_rank))
 
 
 def image_outcomes(records: Sequence[RunRecord]) -> dict[str, ImageResult]:

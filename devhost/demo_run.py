@@ -13,6 +13,7 @@ import requests
 
 from activities.results_store import store_results
 from activities.storage_clients import clients_for
+from core.events import InvalidMessage, parse_message
 from core.images import parse_image_ref
 from core.naming import image_key
 from core.report import ImageResult
@@ -31,6 +32,7 @@ ENTITY_ID_PREFIX = "@"
 HTTP_TIMEOUT_S = 30.0
 INVOCATION_POLL_S = 0.01
 RUNNING = "running"
+BARRIER_STEP = timedelta(seconds=1)
 SEED_RESULTS = {"completed": "ok", "denied": "deny"}
 
 
@@ -102,6 +104,31 @@ def seed_cache(stack: DemoStack, seeds: list[CacheSeed]) -> None:
     store_results(clients, stack.settings, request)
 
 
+class OperationTracker:
+    """Remembers the deployment operations of the messages so far, to recognise a redeploy."""
+
+    def __init__(self, scanner_resource_group: str) -> None:
+        self.scanner_resource_group = scanner_resource_group
+        self._operations: dict[str, set[str]] = {}  # resource id -> correlation ids
+
+    def redeploys(self, body: str) -> list[str]:
+        """Names of resources this message deploys again (a new correlation id on a resource of an earlier message).
+
+        Read with the app's own parser; the message's operations are remembered for the next messages.
+        """
+        try:
+            targets = parse_message(body, scanner_resource_group=self.scanner_resource_group).targets
+        except InvalidMessage:
+            return []
+        again: list[str] = []
+        for target in targets:
+            seen = self._operations.setdefault(target.resource_id.lower(), set())
+            if seen and target.correlation_id.lower() not in seen:
+                again.append(target.name)
+            seen.add(target.correlation_id.lower())
+        return again
+
+
 class Driver:
     """Talks to devhost over HTTP like the Functions host would, and runs the engine when the demo says so."""
 
@@ -114,6 +141,7 @@ class Driver:
         self.deliveries = DeliveryLog()
         self._started = stack.clock.now()
         self._last_delivery = self._started
+        self._operations = OperationTracker(stack.settings.scanner_resource_group)
 
     def close(self) -> None:
         self.session.close()
@@ -126,11 +154,19 @@ class Driver:
             raise self.deadline.exceeded(what) from None
 
     def deliver(self, delivery: Delivery) -> None:
-        """One Event Hub message to the starter (one event), after its `after_s` barrier; waits for the invocation."""
-        if delivery.after_s is not None:
+        """One Event Hub message to the starter (one event), after its barrier if any; waits for the invocation.
+
+        Barrier: `after_s`, or implicitly a redeploy, which comes after the earlier deployment's scans.
+        """
+        redeployed = self._operations.redeploys(delivery.body)
+        if delivery.after_s is not None or redeployed:
             self.settle(f"running the orchestrations before message {delivery.index}")
-            self.stack.clock.advance_to(self._last_delivery + timedelta(seconds=delivery.after_s))
+            gap = timedelta(seconds=delivery.after_s or 0)
+            # At least a second later than everything before: stored times then order the waves.
+            self.stack.clock.advance_to(max(self._last_delivery + gap, self.stack.clock.now() + BARRIER_STEP))
         note = f" ({delivery.note})" if delivery.note else ""
+        if redeployed and delivery.after_s is None:
+            note += f" (redeploys {', '.join(redeployed)}: delivered after the earlier scans finished)"
         self.log(f"message {delivery.index} at +{self.virtual_elapsed()}{note}")
         # Cardinality many: a JSON array input is one event per item; a one-item array keeps the body as it is.
         response = self.session.post(

@@ -17,11 +17,13 @@ from core.settings import load_settings
 from devhost.demo import EXIT_BAD_INPUT, run_demo
 from devhost.demo_receivers import SMTP_PASSWORD, SMTP_USERNAME, SmtpReceiver, WebhookReceiver
 from devhost.demo_report import RunRecord, build_summary, image_outcomes, render_table, summary_line
+from devhost.demo_run import OperationTracker
 from devhost.demo_scenario import ScenarioError, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 10, 2, 8, 0, tzinfo=UTC)
 NGINX = "docker.io/library/nginx:1.27"
+SUBSCRIPTION = "0b7d5e2a-9c41-4f0e-8a3b-6d2f1e0c9b8a"
 
 
 def _result(image: str, status: str, instance: str, **extra: Any) -> ImageResult:
@@ -29,7 +31,8 @@ def _result(image: str, status: str, instance: str, **extra: Any) -> ImageResult
 
 
 def _record(instance: str, minutes: int, *results: ImageResult) -> RunRecord:
-    return RunRecord(instance, "Completed", T0 + timedelta(minutes=minutes), "completed", "x", list(results), "test")
+    finished = T0 + timedelta(minutes=minutes)
+    return RunRecord(instance, "Completed", finished, 0, "completed", "x", list(results), "test")
 
 
 # --- scenario ---------------------------------------------------------------------------------------------------
@@ -83,6 +86,31 @@ def test_an_unreadable_scenario_is_exit_code_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"settings": {"QUALYS_POD": "MARS"}, "messages": [')
     assert run_demo(bad, tmp_path / "out") == EXIT_BAD_INPUT
+
+
+# --- redeploys -------------------------------------------------------------------------------------------------
+
+
+def _grid_event(name: str, correlation: str) -> str:
+    resource = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/demo-apps/providers/Microsoft.App/containerApps/{name}"
+    data = {"operationName": "Microsoft.App/containerApps/write", "status": "Succeeded", "resourceUri": resource}
+    event = {
+        "id": correlation,
+        "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+        "eventTime": "2026-10-02T08:00:00Z",
+        "subject": resource,
+        "data": {**data, "correlationId": correlation},
+    }
+    return json.dumps(event)
+
+
+def test_a_new_operation_on_a_resource_of_an_earlier_message_is_a_redeploy() -> None:
+    tracker = OperationTracker("rg-qscanner")
+    assert tracker.redeploys(_grid_event("shop", "op-1")) == []
+    assert tracker.redeploys(_grid_event("shop", "op-1")) == []  # a duplicate delivery is not a redeploy
+    assert tracker.redeploys(_grid_event("orders", "op-2")) == []
+    assert tracker.redeploys(_grid_event("shop", "op-3")) == ["shop"]
+    assert tracker.redeploys("not json {") == []
 
 
 # --- outcomes and summary ---------------------------------------------------------------------------------------

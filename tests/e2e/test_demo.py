@@ -1,0 +1,134 @@
+"""`make demo` end to end: the sample scenario through `python -m devhost.demo`, checked through summary.json."""
+
+from __future__ import annotations
+
+import email
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "scenarios" / "sample.json"
+WALL_CLOCK_BUDGET_S = 60.0
+SAFETY_LIMIT_S = "120"
+EXPECTED_STATUS = {
+    "docker.io/library/nginx:1.27": "completed",  # shared by web-frontend and orders-api
+    "ghcr.io/acme/shop-web:2.4.1": "completed",
+    "docker.io/library/busybox:1.36": "completed",  # an init container
+    "acme.azurecr.io/orders-api:3.1.0": "completed",  # a container app
+    "acme.azurecr.io/etl-runner:1.0.0": "timed_out",  # a job whose scan hangs
+    "acme.azurecr.io/payments:5.2.0": "failed",  # the scanner exits 9
+    "docker.io/acme/legacy-admin:0.9": "denied",  # exit 42
+    "docker.io/library/httpd:2.4": "cached",  # redeployed after its first scan
+}
+DEPLOYMENTS = 7  # web-frontend, orders-api, nightly-etl, payments, legacy-admin, status-page twice
+SCANNING_DEPLOYMENTS = 6  # every deployment but the redeploy, one scanner group each
+ALERTING_DEPLOYMENTS = 4  # web-frontend (HIGH), nightly-etl (timed out), payments (failed), legacy-admin (CRITICAL)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path, float]:
+    out = tmp_path_factory.mktemp("demo-out")
+    started = time.monotonic()
+    command = [sys.executable, "-m", "devhost.demo", "--scenario", str(SAMPLE), "--out", str(out)]
+    completed = subprocess.run(
+        [*command, "--timeout", SAFETY_LIMIT_S],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=float(SAFETY_LIMIT_S) + 30,
+        check=False,
+    )
+    return completed, out, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def summary(demo_run: tuple[subprocess.CompletedProcess[str], Path, float]) -> dict[str, Any]:
+    completed, out, _ = demo_run
+    assert completed.returncode == 0, completed.stderr[-3000:] + completed.stdout[-3000:]
+    document: dict[str, Any] = json.loads((out / "summary.json").read_text())
+    return document
+
+
+def test_the_run_is_fast_on_the_virtual_clock(demo_run: tuple[subprocess.CompletedProcess[str], Path, float]) -> None:
+    assert demo_run[0].returncode == 0
+    assert demo_run[2] < WALL_CLOCK_BUDGET_S
+
+
+def test_summary_has_exactly_the_documented_shape(summary: dict[str, Any]) -> None:
+    assert set(summary) == {
+        "orchestrations",
+        "images",
+        "scans_started",
+        "scanner_groups",
+        "arm_requests",
+        "notifications",
+    }
+    assert set(summary["orchestrations"]) == {"Completed", "Failed", "Running", "Terminated"}
+    assert set(summary["scanner_groups"]) == {"created", "remaining"}
+    assert set(summary["notifications"]) == {"email", "webhook"}
+    for entry in summary["images"]:
+        assert set(entry) == {"image", "status", "vulnerabilities", "report"}
+        assert set(entry["vulnerabilities"]) == {"CRITICAL", "HIGH", "MEDIUM", "LOW"}
+
+
+def test_each_image_has_the_outcome_the_scenario_implies(summary: dict[str, Any]) -> None:
+    assert {entry["image"]: entry["status"] for entry in summary["images"]} == EXPECTED_STATUS
+
+
+def test_counts_and_reports_come_from_the_stored_results(summary: dict[str, Any]) -> None:
+    by_image = {entry["image"]: entry for entry in summary["images"]}
+    shop_web = by_image["ghcr.io/acme/shop-web:2.4.1"]["vulnerabilities"]
+    assert shop_web == {"CRITICAL": 0, "HIGH": 2, "MEDIUM": 4, "LOW": 7}
+    legacy_admin = by_image["docker.io/acme/legacy-admin:0.9"]["vulnerabilities"]
+    assert legacy_admin == {"CRITICAL": 1, "HIGH": 3, "MEDIUM": 0, "LOW": 5}
+    assert by_image["docker.io/library/httpd:2.4"]["vulnerabilities"]["LOW"] == 2  # the cached report's counts
+    for image, entry in by_image.items():
+        has_report = entry["status"] in ("completed", "denied", "cached")
+        assert entry["report"].endswith("/report.json") == has_report, image
+        if has_report:
+            assert entry["report"].startswith("http://127.0.0.1:")
+
+
+def test_duplicates_do_not_start_extra_orchestrations(summary: dict[str, Any]) -> None:
+    assert summary["orchestrations"] == {"Completed": DEPLOYMENTS, "Failed": 0, "Running": 0, "Terminated": 0}
+
+
+def test_a_shared_image_is_scanned_once_and_every_scanner_group_is_deleted(summary: dict[str, Any]) -> None:
+    # Every distinct image is handed to a scanner exactly once: nginx is shared by two deployments of one wave,
+    # httpd is scanned in the first wave and its redeploy is a cache hit.
+    assert summary["scans_started"] == len(EXPECTED_STATUS)
+    assert summary["scanner_groups"] == {"created": SCANNING_DEPLOYMENTS, "remaining": 0}
+    assert summary["arm_requests"] > 0
+
+
+def test_notifications_are_counted_and_written(
+    summary: dict[str, Any], demo_run: tuple[subprocess.CompletedProcess[str], Path, float]
+) -> None:
+    out = demo_run[1]
+    assert summary["notifications"] == {"email": ALERTING_DEPLOYMENTS, "webhook": ALERTING_DEPLOYMENTS}
+    mails = sorted((out / "mail").glob("*.eml"))
+    hooks = sorted((out / "webhooks").glob("*.json"))
+    assert len(mails) == len(hooks) == ALERTING_DEPLOYMENTS
+    subjects = [str(email.message_from_bytes(path.read_bytes())["Subject"]) for path in mails]
+    assert all(subject.startswith("[QScanner]") for subject in subjects)
+    assert all(json.loads(path.read_text())["event"] == "scan.alert" for path in hooks)
+
+
+def test_the_output_is_readable_and_keeps_secrets_out(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path, float],
+) -> None:
+    completed, out, _ = demo_run
+    assert "IMAGE" in completed.stdout and "STATUS" in completed.stdout
+    assert "8 images (" in completed.stdout
+    assert str(out / "summary.json") in completed.stdout
+    logs = (out / "demo.log").read_text() + completed.stdout + completed.stderr
+    assert "FAKE-demo-token-not-a-qualys-credential" not in logs
+    assert "FAKE-demo-smtp-password" not in logs
