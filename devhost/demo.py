@@ -12,12 +12,14 @@ from typing import Any
 from core.settings import SettingsError
 from devhost.demo_report import (
     ORCHESTRATIONS_FILE,
+    REPORTS_DIR,
     SUMMARY_FILE,
     build_summary,
     image_outcomes,
     orchestration_details,
     render_table,
     run_records,
+    save_reports,
     summary_line,
     write_json,
 )
@@ -70,6 +72,7 @@ def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
     )
     write_json(out / SUMMARY_FILE, summary)
     write_json(out / ORCHESTRATIONS_FILE, orchestration_details(records))
+    save_reports(stack.settings, summary, out / REPORTS_DIR)
     return summary
 
 
@@ -81,6 +84,7 @@ def _print_results(summary: dict[str, Any], stack: DemoStack, out: Path, failed_
         print(f"note: the starter failed on {failure}")
     print(f"summary:        {out / SUMMARY_FILE}")
     print(f"orchestrations: {out / ORCHESTRATIONS_FILE}")
+    print(f"reports:        {out / REPORTS_DIR}/*.json (copies: the URLs above end with the run)")
     print(f"e-mails:        {stack.mail_dir}/*.eml ({summary['notifications']['email']})")
     print(f"webhooks:       {stack.webhook_dir}/*.json ({summary['notifications']['webhook']})")
     print(f"logs:           {out / LOG_FILE}")

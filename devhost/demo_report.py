@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ ORCHESTRATION_KEYS = (COMPLETED, FAILED, RUNNING, TERMINATED)
 IMAGE_STATUSES = ("completed", "denied", "cached", "failed", "timed_out")
 NOT_AN_OUTCOME = "skipped"
 SUMMARY_FILE = "summary.json"
+REPORTS_DIR = "reports"
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 ORCHESTRATIONS_FILE = "orchestrations.json"
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
@@ -187,6 +191,25 @@ def orchestration_details(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
         }
         for r in records
     ]
+
+
+def save_reports(settings: Settings, summary: Mapping[str, Any], directory: Path) -> int:
+    """Copy each image's stored report into `directory` (Azurite is in memory: its URLs end with the run)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.json"):
+        old.unlink()
+    reports = clients_for(settings).container(settings.results_container)
+    prefix = f"/{settings.results_container}/"
+    saved = 0
+    for entry in summary["images"]:
+        path = urllib.parse.urlsplit(entry["report"]).path
+        if prefix not in path:
+            continue
+        blob_name = urllib.parse.unquote(path.split(prefix, 1)[1])
+        data = reports.download_blob(blob_name).readall()
+        (directory / f"{_UNSAFE_FILE_CHARS.sub('_', entry['image'])}.json").write_bytes(data)
+        saved += 1
+    return saved
 
 
 def write_json(path: Path, document: object) -> None:

@@ -83,7 +83,9 @@ def test_each_image_has_the_outcome_the_scenario_implies(summary: dict[str, Any]
     assert {entry["image"]: entry["status"] for entry in summary["images"]} == EXPECTED_STATUS
 
 
-def test_counts_and_reports_come_from_the_stored_results(summary: dict[str, Any]) -> None:
+def test_counts_and_reports_come_from_the_stored_results(
+    summary: dict[str, Any], demo_run: tuple[subprocess.CompletedProcess[str], Path, float]
+) -> None:
     by_image = {entry["image"]: entry for entry in summary["images"]}
     shop_web = by_image["ghcr.io/acme/shop-web:2.4.1"]["vulnerabilities"]
     assert shop_web == {"CRITICAL": 0, "HIGH": 2, "MEDIUM": 4, "LOW": 7}
@@ -95,6 +97,9 @@ def test_counts_and_reports_come_from_the_stored_results(summary: dict[str, Any]
         assert entry["report"].endswith("/report.json") == has_report, image
         if has_report:
             assert entry["report"].startswith("http://127.0.0.1:")
+    saved = {path.name for path in (demo_run[1] / "reports").glob("*.json")}
+    assert "ghcr.io_acme_shop-web_2.4.1.json" in saved
+    assert len(saved) == sum(1 for entry in summary["images"] if entry["report"])
 
 
 def test_duplicates_do_not_start_extra_orchestrations(summary: dict[str, Any]) -> None:
