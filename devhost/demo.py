@@ -43,20 +43,21 @@ def echo(message: str) -> None:
     print(f"demo: {message}", file=sys.stderr, flush=True)
 
 
-def _log_to_file(path: Path) -> logging.Handler:
+def _log_to_file(path: Path) -> tuple[logging.FileHandler, list[logging.Handler]]:
     """The app's and devhost's logs go to a file, so the terminal shows only the demo's own output."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
-    for existing in list(root.handlers):
+    displaced = list(root.handlers)
+    for existing in displaced:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd: a deprecation warning per AUTH
-    return handler
+    return handler, displaced
 
 
 def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
@@ -100,7 +101,7 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
     out.mkdir(parents=True, exist_ok=True)
     for stale in (SUMMARY_FILE, ORCHESTRATIONS_FILE):
         (out / stale).unlink(missing_ok=True)
-    handler = _log_to_file(out / LOG_FILE)
+    handler, displaced = _log_to_file(out / LOG_FILE)
     deadline = Deadline(timeout_s)
     echo(f"scenario {scenario_path}: {scenario.description or f'{len(scenario.deliveries)} message(s)'}")
     try:
@@ -127,8 +128,11 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
         echo(f"error: {error} (see {out / LOG_FILE})")
         return EXIT_HARNESS_ERROR
     finally:
-        logging.getLogger().removeHandler(handler)
+        root = logging.getLogger()
+        root.removeHandler(handler)
         handler.close()
+        for previous in displaced:
+            root.addHandler(previous)
     return EXIT_OK
 
 

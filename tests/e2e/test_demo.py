@@ -137,3 +137,13 @@ def test_the_output_is_readable_and_keeps_secrets_out(
     logs = (out / "demo.log").read_text() + completed.stdout + completed.stderr
     assert "FAKE-demo-token-not-a-qualys-credential" not in logs
     assert "FAKE-demo-smtp-password" not in logs
+
+
+def test_the_safety_limit_ends_the_run_with_a_clear_error(tmp_path: Path) -> None:
+    minimal = ROOT / "scenarios" / "minimal.json"
+    command = [sys.executable, "-m", "devhost.demo", "--scenario", str(minimal), "--out", str(tmp_path)]
+    completed = subprocess.run(
+        [*command, "--timeout", "0.1"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 3
+    assert "wall-clock safety limit of 0 s reached" in completed.stderr
