@@ -124,17 +124,20 @@ def run_records(settings: Settings, instances: Iterable[Mapping[str, Any]]) -> l
 
 
 def image_outcomes(records: Sequence[RunRecord]) -> dict[str, ImageResult]:
-    """Per distinct image, its outcome in the last orchestration (by finish time) that handled it.
+    """Per distinct image, the outcome of its last scan in this run (by finish time).
 
-    So an image scanned and later redeployed within the cache window shows `cached`, and an image shared by two
+    `cached` only for an image that this run never scanned because the cache already held it (a `cache` seed): an
+    image scanned and later redeployed within the cache window shows its scan's outcome, and an image shared by two
     concurrent deployments shows the one scan's outcome (the waiting orchestration reuses the scanner's result).
     """
-    outcomes: dict[str, ImageResult] = {}
+    scanned: dict[str, ImageResult] = {}
+    cached: dict[str, ImageResult] = {}
     for record in records:
         for result in record.results:
-            if result.status != NOT_AN_OUTCOME:
-                outcomes[result.image] = result
-    return dict(sorted(outcomes.items()))
+            if result.status == NOT_AN_OUTCOME:
+                continue
+            (cached if result.status == "cached" else scanned)[result.image] = result
+    return dict(sorted({**cached, **scanned}.items()))
 
 
 def image_entry(result: ImageResult) -> dict[str, Any]:

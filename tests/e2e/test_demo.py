@@ -24,10 +24,11 @@ EXPECTED_STATUS = {
     "acme.azurecr.io/etl-runner:1.0.0": "timed_out",  # a job whose scan hangs
     "acme.azurecr.io/payments:5.2.0": "failed",  # the scanner exits 9
     "docker.io/acme/legacy-admin:0.9": "denied",  # exit 42
-    "docker.io/library/httpd:2.4": "cached",  # redeployed after its first scan
+    "docker.io/library/httpd:2.4": "completed",  # scanned, then redeployed: the redeploy is a cache hit
 }
-DEPLOYMENTS = 7  # web-frontend, orders-api, nightly-etl, payments, legacy-admin, status-page twice
-SCANNING_DEPLOYMENTS = 6  # every deployment but the redeploy, one scanner group each
+CACHED = {"docker.io/library/redis:7.4": "cached"}  # seeded in the cache: never scanned in this run
+DEPLOYMENTS = 8  # web-frontend, orders-api, nightly-etl, payments, legacy-admin, session-cache, status-page twice
+SCANNING_DEPLOYMENTS = 6  # every deployment but the redeploy and session-cache, one scanner group each
 ALERTING_DEPLOYMENTS = 4  # web-frontend (HIGH), nightly-etl (timed out), payments (failed), legacy-admin (CRITICAL)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -80,7 +81,7 @@ def test_summary_has_exactly_the_documented_shape(summary: dict[str, Any]) -> No
 
 
 def test_each_image_has_the_outcome_the_scenario_implies(summary: dict[str, Any]) -> None:
-    assert {entry["image"]: entry["status"] for entry in summary["images"]} == EXPECTED_STATUS
+    assert {entry["image"]: entry["status"] for entry in summary["images"]} == EXPECTED_STATUS | CACHED
 
 
 def test_counts_and_reports_come_from_the_stored_results(
@@ -91,7 +92,13 @@ def test_counts_and_reports_come_from_the_stored_results(
     assert shop_web == {"CRITICAL": 0, "HIGH": 2, "MEDIUM": 4, "LOW": 7}
     legacy_admin = by_image["docker.io/acme/legacy-admin:0.9"]["vulnerabilities"]
     assert legacy_admin == {"CRITICAL": 1, "HIGH": 3, "MEDIUM": 0, "LOW": 5}
-    assert by_image["docker.io/library/httpd:2.4"]["vulnerabilities"]["LOW"] == 2  # the cached report's counts
+    assert by_image["docker.io/library/httpd:2.4"]["vulnerabilities"]["LOW"] == 2
+    assert by_image["docker.io/library/redis:7.4"]["vulnerabilities"] == {
+        "CRITICAL": 0,
+        "HIGH": 0,
+        "MEDIUM": 1,
+        "LOW": 4,
+    }
     for image, entry in by_image.items():
         has_report = entry["status"] in ("completed", "denied", "cached")
         assert entry["report"].endswith("/report.json") == has_report, image
@@ -132,7 +139,7 @@ def test_the_output_is_readable_and_keeps_secrets_out(
 ) -> None:
     completed, out, _ = demo_run
     assert "IMAGE" in completed.stdout and "STATUS" in completed.stdout
-    assert "8 images (" in completed.stdout
+    assert "9 images (" in completed.stdout
     assert str(out / "summary.json") in completed.stdout
     logs = (out / "demo.log").read_text() + completed.stdout + completed.stderr
     assert "FAKE-demo-token-not-a-qualys-credential" not in logs

@@ -116,15 +116,20 @@ def test_a_new_operation_on_a_resource_of_an_earlier_message_is_a_redeploy() -> 
 # --- outcomes and summary ---------------------------------------------------------------------------------------
 
 
-def test_the_last_orchestration_to_finish_gives_an_images_outcome() -> None:
+def test_an_image_shows_its_scan_in_this_run_and_cached_only_when_never_scanned() -> None:
     first = _record(
         "scan-a", 5, _result(NGINX, "completed", "scan-a"), _result("docker.io/library/x:1", "failed", "scan-a")
     )
     shared = _record("scan-b", 6, _result(NGINX, "completed", "scan-a"))
-    redeploy = _record("scan-c", 40, _result(NGINX, "cached", "scan-a"))
+    redeploy = _record(
+        "scan-c", 40, _result(NGINX, "cached", "scan-a"), _result("docker.io/library/seeded:1", "cached", "scan-0")
+    )
     outcomes = image_outcomes([first, shared, redeploy])
-    assert {image: r.status for image, r in outcomes.items()} == {NGINX: "cached", "docker.io/library/x:1": "failed"}
-    assert image_outcomes([first, shared])[NGINX].status == "completed"
+    assert {image: r.status for image, r in outcomes.items()} == {
+        NGINX: "completed",  # scanned in this run; the redeploy's cache hit does not hide that scan
+        "docker.io/library/x:1": "failed",
+        "docker.io/library/seeded:1": "cached",  # only the cache held it
+    }
 
 
 def test_summary_shape_table_and_line() -> None:
