@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,9 +97,17 @@ class Pipeline:
 
 @contextmanager
 def running_pipeline(
-    azurite: Azurite, scenario: Scenario | dict[str, Any], tmp_path: Path, **settings: str
+    azurite: Azurite,
+    scenario: Scenario | dict[str, Any],
+    tmp_path: Path,
+    *,
+    prepare: Callable[[ArmSimulator, VirtualClock], None] | None = None,
+    **settings: str,
 ) -> Iterator[Pipeline]:
-    """The app (function_app) on a fresh engine with a virtual clock, an ARM simulator running `scenario`."""
+    """The app (function_app) on a fresh engine with a virtual clock, an ARM simulator running `scenario`.
+
+    `prepare(sim, clock)` runs before the simulator starts (e.g. to replace its state with a test subclass).
+    """
     if isinstance(scenario, dict):
         scenario = Scenario.model_validate(scenario)
     env = pipeline_env(azurite, **(scenario.app_settings() | settings))
@@ -109,7 +117,10 @@ def running_pipeline(
             patch.setenv(name, value)
         engine = DurableEngine(load_app(APP_SPEC), store_path=str(tmp_path / "devhost.sqlite"), clock=clock)
         try:
-            with ArmSimulator(scenario, clock=clock) as sim:
+            sim = ArmSimulator(scenario, clock=clock)
+            if prepare is not None:
+                prepare(sim, clock)
+            with sim:
                 point_process_at(sim, patch)
                 get_settings.cache_clear()
                 arm_clients.reset_cache()

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from activities.results_store import get_scan_record
+from activities.storage_clients import clients_for
 from core.events import DeploymentEvent, parse_resource_id
 from core.naming import instance_id_for, scanner_group_name
 from core.scan_input import scan_input_for_event, scan_input_for_image
+from core.settings import get_settings
+from devhost.armsim import ArmSimulator, Scenario
+from devhost.armsim.state import SimResponse, SimState
 from devhost.armsim.testing import resource_id
 from devhost.azurite import Azurite
+from devhost.clock import VirtualClock
 from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT
 from tests.orchestration.pipeline_support import START, Pipeline, needs_arm_activities, running_pipeline
 
@@ -158,6 +165,7 @@ def test_group_is_deleted_when_arm_keeps_failing_mid_scan(azurite: Azurite, tmp_
         assert pipeline.sim.stats()["groups"]["remaining"] == 0
 
 
+TIMER_CREATED = 10  # EventType number in the stored history
 ARM_REQUESTS_PER_GROUP_BUDGET = 10
 HISTORY_EVENTS_BUDGET = 100
 
@@ -194,3 +202,68 @@ def test_history_stays_bounded_when_every_image_hangs_to_the_timeout(azurite: Az
         assert set(statuses(pipeline, instance_id).values()) <= {"timed_out", "failed"}
         assert len(pipeline.history(instance_id)) <= HISTORY_EVENTS_BUDGET
         assert pipeline.status(instance_id)["customStatus"]["polls"] <= 6
+
+
+class StorageOutageAfterScan(SimState):
+    """The simulator's state, which calls `break_storage` once a GET shows a scanner group has finished."""
+
+    def __init__(
+        self, scenario: Scenario, now: Callable[[], datetime], identity_header: str, break_storage: Callable[[], None]
+    ) -> None:
+        super().__init__(scenario, now, identity_header)
+        self.break_storage = break_storage
+        self.broken = False
+
+    def handle(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> SimResponse:
+        response = super().handle(method, path, query, headers, body)
+        view = response.body.get("properties", {}).get("instanceView", {}) if isinstance(response.body, dict) else {}
+        finished = method == "GET" and "/containerGroups/qscan-" in path and view.get("state") == "Succeeded"
+        if finished and not self.broken:
+            self.broken = True
+            self.break_storage()
+        return response
+
+
+def delete_reports_container() -> None:
+    """Collect (it copies each report into the reports container) now fails on every attempt.
+
+    The container is created on first use and then remembered as ready, so create it, then delete it.
+    """
+    settings = get_settings()
+    clients_for(settings).container(settings.results_container).delete_container()
+
+
+def test_group_is_deleted_and_the_failure_recorded_when_collect_fails(azurite: Azurite, tmp_path: Path) -> None:
+    """Storage breaks as the scan finishes: collect fails after its retries; delete runs, the record says failed."""
+
+    def outage_after_scan(sim: ArmSimulator, clock: VirtualClock) -> None:
+        sim.state = StorageOutageAfterScan(sim.scenario, clock.now, sim.identity_header, delete_reports_container)
+
+    with running_pipeline(azurite, scenario((WEB, ["nginx:1.27"])), tmp_path, prepare=outage_after_scan) as pipeline:
+        instance_id = start_deployment(pipeline, WEB)
+        pipeline.run()
+        output = pipeline.output(instance_id)
+        assert output["status"] == "failed"
+        assert "collect_results" in output["error"]
+        assert pipeline.results_by_image(instance_id)[NGINX]["status"] == "failed"
+        record = get_scan_record(pipeline.storage, pipeline.settings, instance_id)
+        assert record is not None and record.status == "failed"
+        assert [r.status for r in record.results] == ["failed"]
+        assert pipeline.sim.stats()["groups"] == {"created": 1, "deleted": 1, "remaining": 0}
+        assert pipeline.status(instance_id)["customStatus"]["phase"] == "failed"
+
+
+def test_quota_gate_makes_a_second_deployment_wait_for_a_slot(azurite: Azurite, tmp_path: Path) -> None:
+    both = scenario((WEB, ["nginx:1.27"]), (API, ["redis:7"]))
+    with running_pipeline(azurite, both, tmp_path, MAX_CONCURRENT_SCANNER_GROUPS="1") as pipeline:
+        first = start_deployment(pipeline, WEB)
+        second = start_deployment(pipeline, API)
+        pipeline.run()
+        assert statuses(pipeline, first) == {NGINX: "completed"}
+        assert statuses(pipeline, second) == {REDIS: "completed"}
+        timers = [e for i in (first, second) for e in pipeline.history(i) if e["EventType"] == TIMER_CREATED]
+        polls = sum(pipeline.status(i)["customStatus"]["polls"] for i in (first, second))
+        assert len(timers) > polls, "besides its polls, one of them waited on a timer for the quota gate"
+        assert pipeline.sim.stats()["groups"] == {"created": 2, "deleted": 2, "remaining": 0}
