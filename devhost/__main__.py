@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Sequence
 
 from devhost.clock import Clock, RealClock, VirtualClock
@@ -18,6 +19,7 @@ EXIT_OK = 0
 EXIT_NOT_COMPLETED = 1
 EXIT_USAGE = 2
 DEFAULT_TIMEOUT_SECONDS = 3600.0
+APP_HELP = "module (function_app), file (path/to/function_app.py) or app folder (holding function_app.py)"
 STATUS_FIELDS = (
     "name",
     "instanceId",
@@ -39,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devhost", description="Local Durable Functions host.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run one orchestration to completion and print its status")
-    run.add_argument("--app", required=True, help="module (function_app) or file (path/to/function_app.py)")
+    run.add_argument("--app", required=True, help=APP_HELP)
     run.add_argument("--orchestrator", required=True, help="orchestrator function name")
     run.add_argument("--input", help="orchestration input, as JSON")
     run.add_argument("--instance-id", help="instance id (an in-flight instance with this id is resumed)")
@@ -47,12 +49,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--store", help="SQLite file for durable state (default: a temporary file)")
     run.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to wait at most")
     serve = commands.add_parser("serve", help="serve the app's HTTP triggers and the durable HTTP API")
-    serve.add_argument("--app", required=True, help="module (function_app) or file (path/to/function_app.py)")
+    serve.add_argument("--app", required=True, help=APP_HELP)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071)
     serve.add_argument("--clock", choices=(CLOCK_REAL, CLOCK_VIRTUAL), default=CLOCK_REAL)
     serve.add_argument("--store", help="SQLite file for durable state (default: a temporary file)")
+    serve.add_argument(
+        "--event-grace",
+        type=float,
+        default=None,
+        help="virtual clock: wall seconds to wait for an awaited external event before jumping to a timer (default 5)",
+    )
     return parser
+
+
+def _usage_error(exc: Exception) -> int:
+    """Report a bad app or argument on stderr (with the app's own traceback when its import failed)."""
+    if isinstance(exc, AppLoadError) and exc.__cause__ is not None:
+        traceback.print_exception(exc.__cause__, file=sys.stderr)
+    print(f"devhost: {exc}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -63,8 +79,7 @@ def run_command(args: argparse.Namespace) -> int:
         index = load_app(args.app)
         input_value = None if args.input is None else json.loads(args.input)
     except (AppLoadError, ValueError) as exc:
-        print(f"devhost: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(exc)
     with DurableEngine(index, store_path=args.store, clock=make_clock(args.clock)) as engine:
         try:
             existing = engine.get_status(args.instance_id) if args.instance_id else None
@@ -90,7 +105,11 @@ def serve_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"devhost: the HTTP server is not available: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    serve(args.app, args.host, args.port, args.clock, args.store)
+    try:
+        grace = {} if args.event_grace is None else {"event_grace": args.event_grace}
+        serve(args.app, args.host, args.port, args.clock, args.store, **grace)
+    except AppLoadError as exc:
+        return _usage_error(exc)
     return EXIT_OK
 
 

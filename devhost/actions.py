@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
 from devhost import history as h
+from devhost.shim_tasks import ShimTask, completed, when
 
 ACTION_TYPE = "actionType"
 COMPOUND_ACTIONS = "compoundActions"
@@ -88,37 +88,6 @@ class Decision:
         return f"{label} '{self.name}'"
 
 
-class _Task:
-    """A .NET Task stand-in: completes once, then runs its continuations in order."""
-
-    __slots__ = ("done", "failed", "waiters")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.failed = False
-        self.waiters: list[Callable[[_Task], None]] = []
-
-    def finish(self, failed: bool = False) -> None:
-        if self.done:
-            return
-        self.done, self.failed = True, failed
-        waiters, self.waiters = self.waiters, []
-        for waiter in waiters:
-            waiter(self)
-
-    def then(self, waiter: Callable[[_Task], None]) -> None:
-        if self.done:
-            waiter(self)
-        else:
-            self.waiters.append(waiter)
-
-
-def _completed() -> _Task:
-    task = _Task()
-    task.finish()
-    return task
-
-
 def _describe_event(event: h.Event) -> str:
     kind = h.EventType(event[h.EVENT_TYPE])
     if kind is h.EventType.TASK_SCHEDULED:
@@ -139,6 +108,7 @@ class ReplayResult:
     continue_as_new: bool
     continue_input: str | None
     open_timer_ids: set[int]
+    awaiting_event: bool = False
 
 
 @dataclass
@@ -154,27 +124,32 @@ class ShimReplay:
     _finished: bool = False
     _issued: dict[int, Decision] = field(default_factory=dict)
     _matched: set[int] = field(default_factory=set)
-    _open: dict[int, _Task] = field(default_factory=dict)
+    _open: dict[int, ShimTask] = field(default_factory=dict)
     _open_timers: set[int] = field(default_factory=set)
-    _entity_waiters: dict[str, _Task] = field(default_factory=dict)
-    _event_waiters: defaultdict[str, deque[_Task]] = field(default_factory=lambda: defaultdict(deque))
+    _entity_waiters: dict[str, ShimTask] = field(default_factory=dict)
+    _event_waiters: defaultdict[str, deque[ShimTask]] = field(default_factory=lambda: defaultdict(deque))
     _buffered_events: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     _continue_as_new: bool = False
     _continue_input: str | None = None
+    _blocked_on: ShimTask | None = None
 
     # ---- driving -------------------------------------------------------------------------------------------------
     def replay(self, events: list[h.Event]) -> ReplayResult:
         for event in events:
             self._process(event)
         new = [self._issued[i] for i in sorted(self._issued) if i not in self._matched]
-        return ReplayResult(new, self._finished, self._continue_as_new, self._continue_input, set(self._open_timers))
+        awaiting = self._blocked_on is not None and self._blocked_on.awaits_external_event()
+        return ReplayResult(
+            new, self._finished, self._continue_as_new, self._continue_input, set(self._open_timers), awaiting
+        )
 
-    def _run_top(self, _: _Task | None = None) -> None:
+    def _run_top(self, _: ShimTask | None = None) -> None:
         while self._top < len(self.actions):
             index = self._top
             self._top += 1
             task = self._invoke(self.actions[index], index)
             if not task.done:
+                self._blocked_on = task
                 task.then(self._run_top)
                 return
         self._finished = True
@@ -236,9 +211,9 @@ class ShimReplay:
             self._buffered_events[name] += 1
 
     # ---- actions -------------------------------------------------------------------------------------------------
-    def _schedule(self, decision: Decision) -> _Task:
+    def _schedule(self, decision: Decision) -> ShimTask:
         self._issued[decision.task_id] = decision
-        task = _Task()
+        task = ShimTask()
         self._open[decision.task_id] = task
         return task
 
@@ -247,7 +222,7 @@ class ShimReplay:
         self._next_id += 1
         return task_id
 
-    def _invoke(self, action: dict[str, Any], index: int) -> _Task:
+    def _invoke(self, action: dict[str, Any], index: int) -> ShimTask:
         kind = action[ACTION_TYPE]
         if kind == ActionType.CALL_ACTIVITY:
             return self._activity(action, index)
@@ -268,22 +243,22 @@ class ShimReplay:
             task = self._schedule(decision)
             if signal:
                 self._open.pop(decision.task_id)
-                return _completed()
+                return completed()
             return task
         if kind == ActionType.CONTINUE_AS_NEW:
             self._continue_as_new, self._continue_input = True, action.get("input")
-            return _completed()
+            return completed()
         if kind in (ActionType.WHEN_ALL, ActionType.WHEN_ANY):
             children = [self._invoke(child, index) for child in action.get(COMPOUND_ACTIONS) or []]
-            return _when(children, any_=kind == ActionType.WHEN_ANY)
+            return when(children, any_=kind == ActionType.WHEN_ANY)
         raise UnsupportedActionError(f"devhost does not support action type {kind} ({ActionType(kind).name})")
 
-    def _activity(self, action: dict[str, Any], index: int) -> _Task:
+    def _activity(self, action: dict[str, Any], index: int) -> ShimTask:
         return self._schedule(
             Decision(DecisionKind.ACTIVITY, self._take_id(), index, action["functionName"], action.get("input"))
         )
 
-    def _sub_orchestration(self, action: dict[str, Any], index: int) -> _Task:
+    def _sub_orchestration(self, action: dict[str, Any], index: int) -> ShimTask:
         task_id = self._take_id()
         child_id = action.get("instanceId") or f"{self.execution_id}:{task_id}"
         return self._schedule(
@@ -291,7 +266,7 @@ class ShimReplay:
                      child_id)
         )  # fmt: skip
 
-    def _timer(self, fire_at: datetime, index: int, cancelled: bool) -> _Task:
+    def _timer(self, fire_at: datetime, index: int, cancelled: bool) -> ShimTask:
         decision = Decision(DecisionKind.TIMER, self._take_id(), index, fire_at=fire_at, cancelled=cancelled)
         task = self._schedule(decision)
         if cancelled:  # a cancelled CancellationToken completes the .NET task at once; its TimerFired is ignored
@@ -301,32 +276,14 @@ class ShimReplay:
             self._open_timers.add(decision.task_id)
         return task
 
-    def _wait_event(self, name: str) -> _Task:
-        task = _Task()
+    def _wait_event(self, name: str) -> ShimTask:
+        task = ShimTask(external_event=True)
         if self._buffered_events.get(name, 0) > 0:
             self._buffered_events[name] -= 1
             task.finish()
         else:
             self._event_waiters[name].append(task)
         return task
-
-
-def _when(children: list[_Task], any_: bool) -> _Task:
-    """Task.WhenAll / Task.WhenAny: WhenAll waits for every child, even after one has failed."""
-    result = _Task()
-    if not children:
-        result.finish()
-        return result
-    remaining = [len(children)]
-
-    def child_done(child: _Task) -> None:
-        remaining[0] -= 1
-        if any_ or remaining[0] == 0:
-            result.finish(failed=child.failed if any_ else any(c.failed for c in children))
-
-    for child in children:
-        child.then(child_done)
-    return result
 
 
 class _Retry:
@@ -342,9 +299,9 @@ class _Retry:
         self.backoff = float(options.get(RETRY_BACKOFF, 1.0))
         self.max_interval_ms = options.get(RETRY_MAX_INTERVAL)
         self.attempt = 0
-        self.result = _Task()
+        self.result = ShimTask()
 
-    def start(self) -> _Task:
+    def start(self) -> ShimTask:
         if self.max_attempts <= 0:
             self.result.finish(failed=True)
             return self.result
@@ -358,7 +315,7 @@ class _Retry:
             task = self.replay._sub_orchestration(self.action, self.index)
         task.then(self._after_attempt)
 
-    def _after_attempt(self, task: _Task) -> None:
+    def _after_attempt(self, task: ShimTask) -> None:
         if not task.failed:
             self.result.finish()
             return
@@ -371,7 +328,7 @@ class _Retry:
         fire_at = self.replay.now + timedelta(milliseconds=delay_ms)
         self.replay._timer(fire_at, self.index, cancelled=False).then(self._after_timer)
 
-    def _after_timer(self, _: _Task) -> None:
+    def _after_timer(self, _: ShimTask) -> None:
         self.attempt += 1
         if self.attempt >= self.max_attempts:
             self.result.finish(failed=True)

@@ -55,8 +55,11 @@ class EngineCore:
         clock: Clock | None = None,
         task_hub: str = "DevHostHub",
         max_workers: int = 8,
+        event_grace: float = 0.0,
     ) -> None:
         self.index = index
+        self._event_grace = event_grace
+        self._last_work = time.monotonic()
         self.clock = install(clock if clock is not None else current())
         self.task_hub = task_hub
         self._virtual = hasattr(self.clock, "advance_to")
@@ -83,7 +86,13 @@ class EngineCore:
             self._launch(key)
 
     # ---- the loop -------------------------------------------------------------------------------------------------
-    def _drive(self, stop_when: Callable[[], bool], deadline: float | None, return_when_idle: bool = False) -> None:
+    def _drive(
+        self,
+        stop_when: Callable[[], bool],
+        deadline: float | None,
+        return_when_idle: bool = False,
+        hold_for_events: bool = False,
+    ) -> None:
         while True:
             with self._lock:
                 if stop_when():
@@ -95,12 +104,14 @@ class EngineCore:
                     continue
                 due = self._earliest_timer()
                 idle = not self._inflight and self._busy == 0
-                if idle and due is not None and self._virtual:
+                jump = idle and due is not None and self._virtual
+                held = self._event_hold() if jump and hold_for_events else 0.0
+                if jump and held <= 0:
                     self.clock.advance_to(due)  # type: ignore[attr-defined]
                     continue
                 if idle and return_when_idle:
                     return
-                wait = _IDLE_POLL_SECONDS
+                wait = min(_IDLE_POLL_SECONDS, held) if held > 0 else _IDLE_POLL_SECONDS
                 if due is not None and not self._virtual:
                     wait = min(wait, max(0.0, (due - self.clock.now()).total_seconds()))
                 if deadline is not None:
@@ -127,8 +138,24 @@ class EngineCore:
             finally:
                 with self._lock:
                     self._busy -= 1
+                    self._last_work = time.monotonic()
                     self._cond.notify_all()
             return True
+
+    def _event_hold(self) -> float:
+        """Seconds the virtual clock still waits before jumping to the earliest timer (lock held, timers pruned).
+
+        Only the background worker (`serve`) holds, and only when that timer belongs to an instance that is also
+        waiting for an external event (`task_any([event, timer])`): the outside world then gets `event_grace` wall
+        seconds after the last piece of work to raise the event before the jump decides the race. Status reads do
+        not extend the grace; timers of other instances jump at once.
+        """
+        if self._event_grace <= 0 or not self._timers:
+            return 0.0
+        owner = self._instances.get(self._timers[0][2])
+        if owner is None or not owner.awaiting_event:
+            return 0.0
+        return self._event_grace - (time.monotonic() - self._last_work)
 
     def _run_instance(self, instance_id: str) -> None:
         with self._lock:
@@ -176,6 +203,7 @@ class EngineCore:
             self._notify_parent(inst, result, now)
         else:
             inst.status = RUNNING
+        inst.awaiting_event = inst.status == RUNNING and result.awaiting_event
         self._store.save_instance(recovery.instance_row(inst))
         return launches
 
@@ -218,6 +246,9 @@ class EngineCore:
         inst.inbox = [item for item in inst.inbox if item.execution_id is None]
         inst.execution_id, inst.history = uuid.uuid4().hex, h.ExecutionHistory()
         inst.input_json, inst.output_json, inst.status = input_text, None, CONTINUED_AS_NEW
+        # The instance's createdTime is the new execution's ExecutionStarted time, as in DurableTask.AzureStorage
+        # (AzureTableTrackingStore.UpdateStateAsync sets CreatedTime from every ExecutionStarted event).
+        inst.created = now
         self._post(inst, inst.execution_id, self._started_event(inst, inst.name if inst.parent else None))
 
     def _notify_parent(self, inst: Instance, result: EpisodeResult, now: datetime) -> None:

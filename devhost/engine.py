@@ -149,7 +149,7 @@ class DurableEngine(EngineCore):
             return
         self._stopping = False
         self._worker = threading.Thread(
-            target=self._drive, args=(lambda: self._stopping, None), name="devhost-engine", daemon=True
+            target=self._drive, args=(lambda: self._stopping, None, False, True), name="devhost-engine", daemon=True
         )
         self._worker.start()
 

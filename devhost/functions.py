@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import json
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,8 +103,14 @@ class FunctionIndex:
         return len(self._by_name)
 
 
+APP_FILE_NAME = "function_app.py"
+
+
 def _import_module(spec: str) -> ModuleType:
     path = Path(spec)
+    if path.is_dir():  # a function app's root folder, as the host is given it: it loads function_app.py there
+        path = path / APP_FILE_NAME
+        spec = str(path)
     if spec.endswith(".py") or path.is_file():
         resolved = path.resolve()
         if not resolved.is_file():
@@ -118,7 +125,11 @@ def _import_module(spec: str) -> ModuleType:
             raise AppLoadError(f"cannot import {spec}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[resolved.stem] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[resolved.stem]
+            raise
         return module
     cwd = str(Path.cwd())
     if cwd not in sys.path:
@@ -156,11 +167,16 @@ def index_app(app: Any, module: ModuleType | None = None) -> FunctionIndex:
 
 
 def load_app(spec: str) -> FunctionIndex:
-    """Import `spec` (a dotted module or a .py path), find its FunctionApp and index its functions."""
+    """Import `spec` (a dotted module, a .py path or an app folder), find its FunctionApp and index its functions.
+
+    Any exception raised while importing the app (a syntax error, a failing module-level statement) becomes an
+    AppLoadError that names it; the worker reports such an app as failing to index.
+    """
     try:
         module = _import_module(spec)
     except AppLoadError:
         raise
-    except ImportError as exc:
-        raise AppLoadError(f"cannot import {spec}: {exc}") from exc
+    except Exception as exc:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        raise AppLoadError(f"cannot import {spec}: {detail}") from exc
     return index_app(_find_app(module), module)

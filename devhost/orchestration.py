@@ -57,6 +57,7 @@ class Instance:
     custom_status_json: str | None = None
     history: h.ExecutionHistory = field(default_factory=h.ExecutionHistory)
     inbox: list[InboxItem] = field(default_factory=list)
+    awaiting_event: bool = False  # blocked on WaitForExternalEvent after its last episode (not persisted)
 
     @property
     def is_active(self) -> bool:
@@ -76,6 +77,7 @@ class EpisodeResult:
     continue_input: str | None = None
     failure_reason: str = ""
     failure_details: str | None = None
+    awaiting_event: bool = False
 
 
 def entity_request_id(instance_id: str, execution_id: str, task_id: int) -> str:
@@ -157,6 +159,7 @@ def run_episode(
 
     decision_events = [_decision_event(decision, inst, now) for decision in replayed.decisions]
     result = EpisodeResult([*new_events, *decision_events], replayed.decisions, RUNNING)
+    result.awaiting_event = replayed.awaiting_event
     if "customStatus" in state:
         result.custom_status_json, result.custom_status_set = json.dumps(state["customStatus"]), True
     if outcome.error is not None and replayed.finished:

@@ -44,6 +44,8 @@ INVOCATION_HEADER = "x-devhost-invocation-id"
 DEFAULT_TASK_HUB = "DevHostHub"
 DEFAULT_IDLE_TIMEOUT = 60.0
 RECENT_INVOCATIONS = 200
+# `serve --clock virtual`: wall seconds a client gets to raise an awaited event before virtual time jumps to a timer.
+DEFAULT_EVENT_GRACE = 5.0
 
 
 class ManagedEngine(DurableEngineAPI, Protocol):
@@ -333,8 +335,13 @@ def build_server(
     clock_mode: str = "real",
     store_path: str | None = None,
     task_hub: str = DEFAULT_TASK_HUB,
+    event_grace: float = DEFAULT_EVENT_GRACE,
 ) -> DevHostServer:
-    """Load the app, build its engine (installing the clock) and the server; nothing runs until `start()`."""
+    """Load the app, build its engine (installing the clock) and the server; nothing runs until `start()`.
+
+    With the virtual clock, `event_grace` is how long (wall seconds, after the last work) the engine waits before
+    jumping to a timer while an instance waits for an external event; 0 jumps at once.
+    """
     from devhost.engine import DurableEngine
     from devhost.functions import load_app
 
@@ -342,7 +349,8 @@ def build_server(
         raise ValueError(f"clock_mode must be one of {CLOCK_MODES}, not {clock_mode!r}")
     index = load_app(app_spec)
     clock = VirtualClock() if clock_mode == "virtual" else RealClock()
-    engine = DurableEngine(index, store_path=store_path, clock=clock, task_hub=task_hub)
+    grace = event_grace if clock_mode == "virtual" else 0.0
+    engine = DurableEngine(index, store_path=store_path, clock=clock, task_hub=task_hub, event_grace=grace)
     return DevHostServer(
         specs_from_index(index),
         engine,
@@ -359,10 +367,14 @@ def serve(
     port: int = 7071,
     clock_mode: str = "real",
     store_path: str | None = None,
+    *,
+    event_grace: float = DEFAULT_EVENT_GRACE,
 ) -> None:
     """Host the app at `app_spec` until SIGINT/SIGTERM: `python -m devhost serve` calls this."""
     configure_logging()
-    server = build_server(app_spec, host=host, port=port, clock_mode=clock_mode, store_path=store_path)
+    server = build_server(
+        app_spec, host=host, port=port, clock_mode=clock_mode, store_path=store_path, event_grace=event_grace
+    )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
