@@ -17,8 +17,18 @@ import azure.durable_functions as df
 from activities import names as activity
 from core.polling import poll_offsets
 from core.report import ImageResult
-from core.results import CacheLookupRequest, CacheLookupResponse, CollectRequest, ImageToCheck, LatestResponse
+from core.results import CacheLookupRequest, CacheLookupResponse, ImageToCheck, LatestResponse
 from core.scan_input import DeploymentTarget, ScanInput
+from core.scan_payloads import (
+    collect_input,
+    create_group_input,
+    describe_failure,
+    final_results,
+    lease_acquire_input,
+    notify_input,
+    quota_acquire_input,
+    store_input,
+)
 from core.scan_plan import (
     QUEUED,
     QUOTA_RETRY_INITIAL_SECONDS,
@@ -38,7 +48,7 @@ from core.scan_plan import (
     shared_result,
     timed_out_result,
 )
-from core.scan_views import DigestsView, GroupVerdict, ResolvedView, failure_reason, group_verdict
+from core.scan_views import DigestsView, GroupVerdict, ResolvedView, group_verdict
 from entities.names import ACQUIRE_OPERATION, GET_OPERATION, RELEASE_OPERATION
 from orchestrators.calls import call, lease_entity, quota_entity
 
@@ -114,7 +124,7 @@ class ScanRun:
             yield from self.poll()
             yield from self.collect()
         except Exception as error:  # a final activity failure: record it, then clean up like any other path
-            self.error = f"{type(error).__name__}: {error}"
+            self.error = describe_failure(error)
             self.log("failed: %s", self.error)
         yield from self.store_and_clean_up()
         self.status("failed" if self.error else "done")
@@ -161,15 +171,15 @@ class ScanRun:
             misses = [item for item in self.checks if item.image in missed]
         self.leased = distinct_images(misses)
 
-    def quota_request(self, groups: int) -> dict[str, Any]:
-        """Input of the quota gate's `acquire` for `groups` scanner groups."""
-        return {
-            "instance_id": self.instance_id,
-            "groups": groups,
-            "now": self.now().isoformat(),
-            "ttl_s": lease_ttl_seconds(self.options.scan_timeout_seconds),
-            "max_concurrent": self.options.max_concurrent_scanner_groups,
-        }
+    def quota_input(self) -> dict[str, Any]:
+        """Input of the quota gate's `acquire`: one slot per planned scanner group."""
+        return quota_acquire_input(
+            self.instance_id,
+            len(self.plan()),
+            self.now(),
+            ttl_s=lease_ttl_seconds(self.options.scan_timeout_seconds),
+            max_concurrent=self.options.max_concurrent_scanner_groups,
+        )
 
     def plan(self) -> list[GroupPlan]:
         """The scanner groups for the images this orchestration holds leases for."""
@@ -186,15 +196,13 @@ class ScanRun:
         if not candidates:
             return
         self.status("leasing")
-        lease_input = {
-            "instance_id": self.instance_id,
-            "now": self.now().isoformat(),
-            "ttl_s": lease_ttl_seconds(self.options.scan_timeout_seconds),
-        }
+        lease_input = lease_acquire_input(
+            self.instance_id, self.now(), lease_ttl_seconds(self.options.scan_timeout_seconds)
+        )
         tasks = [
             self.context.call_entity(lease_entity(lease_key(i)), ACQUIRE_OPERATION, lease_input) for i in candidates
         ]
-        tasks.append(self.context.call_entity(quota_entity(), ACQUIRE_OPERATION, self.quota_request(len(self.plan()))))
+        tasks.append(self.context.call_entity(quota_entity(), ACQUIRE_OPERATION, self.quota_input()))
         replies = yield self.context.task_all(tasks)
         self.leased = [item for item, reply in zip(candidates, replies, strict=False) if reply["granted"]]
         for item, reply in zip(candidates, replies, strict=False):
@@ -217,9 +225,7 @@ class ScanRun:
         )
         for offset in offsets:
             yield self.context.create_timer(start + timedelta(seconds=offset))
-            reply = yield self.context.call_entity(
-                quota_entity(), ACQUIRE_OPERATION, self.quota_request(len(self.plan()))
-            )
+            reply = yield self.context.call_entity(quota_entity(), ACQUIRE_OPERATION, self.quota_input())
             if reply["granted"]:
                 self.quota_held = True
                 return
@@ -235,21 +241,11 @@ class ScanRun:
             self.progress.groups[group.name] = "Creating"
         self.progress.mark([i.image for i in self.leased], SCANNING)
         self.status("scanning")
-        yield self.context.task_all(
-            [call(self.context, activity.CREATE_SCANNER_GROUP, self.create_input(group)) for group in self.groups]
-        )
+        now = self.now()
+        creates = [create_group_input(self.instance_id, group, now) for group in self.groups]
+        yield self.context.task_all([call(self.context, activity.CREATE_SCANNER_GROUP, c) for c in creates])
         self.scan_started = self.now()
         self.log("created %d scanner group(s)", len(self.groups))
-
-    def create_input(self, group: GroupPlan) -> dict[str, Any]:
-        """Input of `create_scanner_group`; the activity adds the secrets and the upload SAS in-process."""
-        return {
-            "instance_id": self.instance_id,
-            "group_name": group.name,
-            "images": [item.image for item in group.images],
-            "results_prefix": group.prefix,
-            "created_at": self.now().isoformat(),
-        }
 
     def poll(self) -> Steps:
         """Durable timers on the poll schedule: read each running group's state and each waited image's lease."""
@@ -314,65 +310,36 @@ class ScanRun:
                 self.finish(timed_out_result(waited.item.image, reason, instance_id=self.instance_id))
 
     def collect_input(self, group: GroupPlan, logs: dict[str, str | None]) -> dict[str, Any]:
-        """Input of `collect_results` for one group; images without a status get the group's reason."""
-        timed_out = group.name in self.timed_out
-        verdict = self.verdicts.get(group.name)
-        reason = failure_reason(
-            verdict, logs.get(group.name), timed_out=timed_out, timeout_s=self.options.scan_timeout_seconds
-        )
-        request = CollectRequest(
-            instance_id=self.instance_id,
-            images=list(group.images),
-            prefix=group.prefix,
-            missing_status="timed_out" if timed_out else "failed",
-            exit_code=None if timed_out or verdict is None else verdict.exit_code,
-            reason=reason,
+        """Input of `collect_results` for one group, with the group's verdict and log for images without a status."""
+        return collect_input(
+            self.instance_id,
+            group,
+            self.verdicts.get(group.name),
+            logs.get(group.name),
+            timed_out=group.name in self.timed_out,
+            timeout_s=self.options.scan_timeout_seconds,
             now=self.now(),
         )
-        return request.model_dump(mode="json")
 
     def ordered_results(self) -> list[ImageResult]:
-        """A result per image in first-seen order; images left without one failed (with the error, if any).
-
-        An image that shares its lease key with another (same digest, other tag) takes that image's result.
-        """
-        key_of = {item.image: lease_key(item) for item in self.checks}
-        by_key = {key_of[image]: result for image, result in self.results.items() if image in key_of}
-        reason = f"scan did not finish: {self.error}" if self.error else "no result was produced"
-        ordered: list[ImageResult] = []
-        for image in self.progress.images:
-            result = self.results.get(image) or by_key.get(key_of.get(image, ""))
-            if result is None:
-                result = failed_result(image, reason, instance_id=self.instance_id)
-            ordered.append(result if result.image == image else result.model_copy(update={"image": image}))
-        return ordered
+        """A result per image, first seen first (see core.scan_payloads.final_results)."""
+        return final_results(
+            self.progress.images, self.checks, self.results, instance_id=self.instance_id, error=self.error
+        )
 
     def store_and_clean_up(self) -> Steps:
         """Store the record, notify and delete every group in one fan-out; then release leases and quota."""
         results = self.ordered_results()
         self.finish(*results)
         self.status("storing")
-        event = self.request.target.model_dump(mode="json")
-        from_table = {
-            "instance_id": self.instance_id,
-            "event": event,
-            "results": [r.model_dump(mode="json") for r in results],
-        }
-        store = call(
-            self.context,
-            activity.STORE_RESULTS,
-            from_table
-            | {
-                "status": scan_output(event, results, error=self.error)["status"],
-                "started_at": self.started_at.isoformat(),
-                "finished_at": self.now().isoformat(),
-            },
+        target = self.request.target.model_dump(mode="json")
+        status = scan_output(target, results, error=self.error)["status"]
+        record = store_input(
+            self.instance_id, target, results, status=status, started_at=self.started_at, finished_at=self.now()
         )
-        notify = call(
-            self.context,
-            activity.SEND_NOTIFICATIONS,
-            from_table | {"threshold": self.options.notify_severity_threshold},
-        )
+        alert = notify_input(self.instance_id, target, results, self.options.notify_severity_threshold)
+        store = call(self.context, activity.STORE_RESULTS, record)
+        notify = call(self.context, activity.SEND_NOTIFICATIONS, alert)
         deletes = [call(self.context, activity.DELETE_SCANNER_GROUP, {"group_name": g.name}) for g in self.groups]
         tasks = {"store": store, "notify": notify} | {
             f"delete {g.name}": t for g, t in zip(self.groups, deletes, strict=False)
@@ -385,7 +352,7 @@ class ScanRun:
                 try:
                     yield task
                 except Exception as error:
-                    failures.append(f"{label}: {error}")
+                    failures.append(f"{label}: {describe_failure(error)}")
             self.error = "; ".join(([self.error] if self.error else []) + failures)
         for group in self.groups:
             if f"delete {group.name}" not in (self.error or ""):
