@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient
 from azure.identity import DefaultAzureCredential
 from azure.storage.blob import (
@@ -29,6 +29,7 @@ SAS_CLOCK_SKEW = timedelta(minutes=5)
 JSON_CONTENT = ContentSettings(content_type="application/json")
 TEXT_CONTENT = ContentSettings(content_type="text/plain; charset=utf-8")
 _ACCOUNT_NAME_KEY = "accountname"
+RANGE_NOT_SATISFIABLE = 416  # a ranged GET of an empty blob (the SDK retries without a range only when none was asked)
 _ACCOUNT_KEY_KEY = "accountkey"
 
 
@@ -131,22 +132,36 @@ def read_blob(container: ContainerClient, name: str, limit: int) -> bytes | None
         data = downloader.readall()
     except ResourceNotFoundError:
         return None
+    except HttpResponseError as error:
+        if error.status_code != RANGE_NOT_SATISFIABLE:
+            raise
+        return b""  # an empty blob: the caller decides whether empty is acceptable
     if len(data) > limit:
         raise BlobTooLarge(f"{name} is larger than {limit} bytes")
     return data
+
+
+def _total_size(content_range: str | None, fallback: int) -> int:
+    """The whole blob's size from a ranged answer's `bytes 0-99/12345` (`properties.size` is the range's size)."""
+    total = (content_range or "").rpartition("/")[2]
+    return int(total) if total.isdigit() else fallback
 
 
 def read_blob_tail(container: ContainerClient, name: str, limit: int) -> tuple[bytes | None, bool]:
     """At most the last `limit` bytes of a blob (None when missing) and whether the start was cut off."""
     try:
         downloader = container.download_blob(name, offset=0, length=limit, max_concurrency=1)
-        size = downloader.properties.size
+        size = _total_size(downloader.properties.content_range, downloader.properties.size)
         if size <= limit:
             return downloader.readall(), False
         tail = container.download_blob(name, offset=size - limit, length=limit, max_concurrency=1)
         return tail.readall(), True
     except ResourceNotFoundError:
         return None, False
+    except HttpResponseError as error:
+        if error.status_code != RANGE_NOT_SATISFIABLE:
+            raise
+        return b"", False
 
 
 @dataclass(frozen=True)
