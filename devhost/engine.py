@@ -67,6 +67,16 @@ class DurableEngine(EngineCore):
                 inst, show_history=show_history, show_history_output=show_history_output, show_input=show_input
             )
 
+    def history(self, instance_id: str) -> list[h.Event]:
+        """devhost-only: the current execution's stored history as the orchestrator receives it (DTFx event shapes,
+        EventId and OrchestratorStarted/Completed included); the status API shows a reduced view of it.
+        """
+        with self._lock:
+            inst = self._instances.get(instance_id)
+            if inst is None:
+                raise InstanceNotFoundError(f"no instance with ID '{instance_id}'")
+            return [dict(event) for event in inst.history.events]
+
     def list_statuses(
         self,
         *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from devhost.functions import KIND_ACTIVITY, KIND_ORCHESTRATION, load_app
+from devhost.history import EventType
 from tests.devhost.conftest import app_path
 
 
@@ -32,7 +33,7 @@ def test_history_ids_count_up_in_scheduling_order(make_engine):
     instance_id = engine.start_new("hello_sequence", None, "Ann")
     engine.run_until_idle(timeout=30)
     status = engine.get_status(instance_id, show_history=True, show_history_output=True)
-    scheduled = [e["EventId"] for e in status["historyEvents"] if e["EventType"] == "TaskScheduled"]
+    scheduled = [e["EventId"] for e in engine.history(instance_id) if e["EventType"] == EventType.TASK_SCHEDULED]
     assert scheduled == [0, 1, 2, 3]
     assert status["historyEvents"][0]["EventType"] == "ExecutionStarted"
     assert status["historyEvents"][-1]["EventType"] == "ExecutionCompleted"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from devhost.errors import UnknownFunctionError
+from devhost.history import EventType
 
 APP = "features_app"
 
@@ -15,7 +16,7 @@ def test_orchestration_calls_and_signals_an_entity(make_engine):
     engine.run_until_idle(timeout=30)
     status = engine.get_status(instance_id, show_history=True)
     assert status["output"] == {"after_add": 6, "value": 6, "error": "counter exploded"}
-    sent = [e for e in status["historyEvents"] if e["EventType"] == "EventSent"]
+    sent = [e for e in engine.history(instance_id) if e["EventType"] == EventType.EVENT_SENT]
     assert [e["EventId"] for e in sent] == [0, 1, 2, 3]
     assert all(e["InstanceId"] == "@counter@k1" for e in sent)
     assert engine.read_entity_state("counter", "k1") == (True, 6)

@@ -116,3 +116,36 @@ def test_entities_from_orchestrations(run):
 def test_renamed_functions_are_found_by_their_function_names(run):
     assert run(CLIENT, "RenamedOrchestrator", "x")["output"] == "<<x>>"
     assert run("probe_blueprint_app", "local_orchestrator", "b")["output"] == {"inner": "blueprint greets b"}
+
+
+def test_history_events_are_shaped_as_the_extension_shows_them(make_engine):
+    engine = make_engine(PATTERNS)
+    instance_id = engine.start_new("provision_devices", "hist", ["d1"])
+    engine.run_until_idle(timeout=TIMEOUT)
+    events = engine.get_status(instance_id, show_history=True, show_history_output=True)["historyEvents"]
+    kinds = [e["EventType"] for e in events]
+    assert kinds == [
+        "ExecutionStarted",
+        "SubOrchestrationInstanceCompleted",
+        "SubOrchestrationInstanceCompleted",
+        "SubOrchestrationInstanceFailed",
+        "ExecutionCompleted",
+    ]
+    assert all("EventId" not in e and "IsPlayed" not in e and "TaskScheduledId" not in e for e in events)
+    assert events[0]["FunctionName"] == "provision_devices"
+    assert "Input" not in events[0]
+    child = events[1]
+    assert child["FunctionName"] == "device_provisioning"
+    assert child["Result"] == {"device": "d1", "key": "Hello d1", "parent": "hist"}
+    assert child["ScheduledTime"] <= child["Timestamp"]
+    assert events[3]["Reason"].startswith("Orchestrator function 'failing_child' failed")
+    assert events[-1]["OrchestrationStatus"] == "Completed"
+
+    quiet = engine.get_status(instance_id, show_history=True)["historyEvents"]
+    assert all("Result" not in e for e in quiet)
+
+    waiting = engine.start_new("custom_status_steps", "hist-open")
+    engine.run_until_idle(timeout=TIMEOUT)
+    open_events = engine.get_status(waiting, show_history=True)["historyEvents"]
+    assert [e["EventType"] for e in open_events] == ["ExecutionStarted", "TaskCompleted"]
+    assert open_events[1]["FunctionName"] == "hello"
