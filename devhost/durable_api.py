@@ -16,6 +16,7 @@ from devhost.client_binding import check_status_payload
 from devhost.errors import (
     InstanceNotFoundError,
     InstanceNotRunningError,
+    InvalidInstanceIdError,
     OrchestrationExistsError,
     UnknownFunctionError,
 )
@@ -143,7 +144,7 @@ class DurableHttpApi:
         """Route one request under either prefix; engine errors map to the extension's status codes."""
         try:
             return await self._route(request)
-        except UnknownFunctionError as exc:
+        except (UnknownFunctionError, InvalidInstanceIdError) as exc:
             return error_response(400, "One or more of the arguments submitted is incorrect", exc)
         except OrchestrationExistsError as exc:
             return error_response(409, str(exc))

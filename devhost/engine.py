@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from devhost.entities import scheduler_id
 from devhost.errors import (
     InstanceNotFoundError,
     InstanceNotRunningError,
+    InvalidInstanceIdError,
     OrchestrationExistsError,
     UnknownFunctionError,
 )
@@ -42,6 +44,7 @@ class DurableEngine(EngineCore):
         if entry is None:
             raise UnknownFunctionError(f"no orchestrator function named '{name}'")
         instance_id = instance_id or uuid.uuid4().hex
+        _check_instance_id(instance_id)
         with self._lock:
             existing = self._instances.get(instance_id)
             if existing is not None and existing.is_active:
@@ -185,6 +188,19 @@ class DurableEngine(EngineCore):
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+MAX_INSTANCE_ID_LENGTH = 256
+
+
+def _check_instance_id(instance_id: str) -> None:
+    """The checks of DurableClient.StartNewAsync in the extension."""
+    if instance_id.startswith("@"):
+        raise InvalidInstanceIdError("Orchestration instance ids must not start with @.")
+    if any(ch in "/\\?#" or unicodedata.category(ch) == "Cc" for ch in instance_id):
+        raise InvalidInstanceIdError("Orchestration instance ids must not contain /, \\, #, ?, or control characters.")
+    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
+        raise InvalidInstanceIdError(f"Instance ID lengths must not exceed {MAX_INSTANCE_ID_LENGTH} characters.")
 
 
 def _aware(when: datetime | None) -> datetime | None:

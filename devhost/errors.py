@@ -9,6 +9,10 @@ class UnknownFunctionError(EngineError):
     """No orchestrator (or entity) function is registered under that name."""
 
 
+class InvalidInstanceIdError(EngineError, ValueError):
+    """An instance id the extension refuses (DurableClient.StartNewAsync raises ArgumentException: HTTP 400)."""
+
+
 class OrchestrationExistsError(EngineError):
     """An instance with that id is Pending or Running."""
 

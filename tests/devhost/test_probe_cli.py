@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devhost.__main__ import EXIT_NOT_COMPLETED, EXIT_OK, EXIT_USAGE, STATUS_FIELDS
+from devhost.__main__ import EXIT_NOT_COMPLETED, EXIT_OK, EXIT_USAGE, STATUS_FIELDS, main
 from tests.devhost.conftest import APPS, app_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +51,14 @@ def test_an_app_folder_elsewhere_with_a_sibling_blueprint_module(tmp_path: Path)
     code, status, stderr = devhost_run(str(folder), "bp_orchestrator", '"folder"')  # the app's root folder
     assert code == EXIT_OK, stderr
     assert status["output"] == "blueprint greets folder"
+
+
+def test_an_instance_id_the_extension_refuses_is_a_usage_error(capsys):
+    for bad in ("@counter@k", "a#b", "x" * 257):
+        args = ["run", "--app", app_path("probe_client_app"), "--orchestrator", "quick", "--instance-id", bad]
+        assert main(args) == EXIT_USAGE
+        error = capsys.readouterr().err
+        assert "Orchestration instance ids must not" in error or "Instance ID lengths must not exceed 256" in error
 
 
 def test_an_app_that_fails_to_import_is_a_usage_error_with_its_traceback(tmp_path: Path):

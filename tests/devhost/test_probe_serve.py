@@ -105,6 +105,10 @@ def _client_flows(base: str) -> None:
     assert done["output"] == {"first": '{"x": 1}', "second": [1, 2]}
 
     assert requests.get(f"{base}/api/status/unknown-id", timeout=TIMEOUT).json()["runtimeStatus"] is None
+    refused = requests.post(f"{base}{WEBHOOK}/orchestrators/quick/@entity-like", timeout=TIMEOUT)
+    assert refused.status_code == 400
+    assert refused.json()["ExceptionMessage"] == "Orchestration instance ids must not start with @."
+    assert requests.post(f"{base}/api/start/quick/@entity-like", timeout=TIMEOUT).status_code == 500  # SDK raises
 
     assert requests.post(f"{base}/api/start/waiter/w-2", timeout=TIMEOUT).status_code == 202
     poll(f"{base}/api/status/w-2", lambda r: r.json()["runtimeStatus"] == "Running")
