@@ -6,7 +6,7 @@ import functools
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -75,6 +75,8 @@ QUALYS_POD_GATEWAYS: dict[str, str] = {
 }
 ALLOWED_SCAN_TYPES = ("os", "sca", "secret", "malware", "fileinsight", "compliance", "manifest", "winregistry")
 EVALUATE_POLICY_MODE = "evaluate-policy"
+DEFAULT_JANITOR_SCHEDULE = "0 */10 * * * *"
+_Binding = TypeVar("_Binding", bound=BaseModel)
 ACI_CONTAINER_GROUP_QUOTA = 100
 ACI_MAX_CONTAINERS_PER_GROUP = 60
 DEFAULT_QSCANNER_VERSION = "4.8.0-2"
@@ -163,7 +165,7 @@ class Settings(BaseModel):
     scan_poll_initial_seconds: int = Field(default=DEFAULT_POLL_INITIAL_SECONDS, ge=5, le=3600)
     scan_poll_max_seconds: int = Field(default=DEFAULT_POLL_MAX_SECONDS, ge=5, le=3600)
     janitor_grace_minutes: int = Field(default=15, ge=1, le=24 * 60)
-    janitor_schedule: Ncrontab = "0 */10 * * * *"
+    janitor_schedule: Ncrontab = DEFAULT_JANITOR_SCHEDULE
     # Registry
     resolve_digests: bool = True
     registry_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
@@ -324,17 +326,30 @@ def load_event_hub_binding(environ: Mapping[str, str] | None = None) -> EventHub
     (the host fails to index a binding whose %setting% is unset) and is the only way for `connection`, which the
     host reads as a setting name and never resolves.
     """
+    return _load_binding(EventHubBinding, environ)
+
+
+def _load_binding(model: type[_Binding], environ: Mapping[str, str] | None) -> _Binding:
     env = os.environ if environ is None else environ
-    data = {
-        name: env[name.upper()].strip()
-        for name in EventHubBinding.model_fields
-        if (env.get(name.upper()) or "").strip()
-    }
+    data = {name: env[name.upper()].strip() for name in model.model_fields if (env.get(name.upper()) or "").strip()}
     try:
-        return EventHubBinding.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as error:
         problems = [(str(e["loc"][0]).upper(), e["msg"].removeprefix("Value error, ")) for e in error.errors()]
         raise SettingsError(problems) from None
+
+
+class JanitorBinding(BaseModel):
+    """The janitor timer's schedule, the same variable as in Settings."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    janitor_schedule: Ncrontab = DEFAULT_JANITOR_SCHEDULE
+
+
+def load_janitor_binding(environ: Mapping[str, str] | None = None) -> JanitorBinding:
+    """The timer's schedule, read when the app is indexed for the same reason as `load_event_hub_binding`."""
+    return _load_binding(JanitorBinding, environ)
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""Timer `janitor` (schedule: app setting JANITOR_SCHEDULE): deletes scanner groups that outlived their scan.
+"""Timer `janitor` (schedule: JANITOR_SCHEDULE, read at indexing): deletes scanner groups that outlived their scan.
 
 A group is deleted when it is older than SCAN_TIMEOUT + JANITOR_GRACE_MINUTES and the orchestration named in its
 tag is not Pending/Running (finished, failed, terminated, purged or unknown). The orchestration deletes its own
@@ -24,12 +24,11 @@ import azure.functions as func
 
 from activities.aci_scanner import delete_scanner_group, list_scanner_group_infos
 from core.janitor import JanitorDecision, ScannerGroupInfo, decide
-from core.settings import Settings, get_settings
+from core.settings import Settings, get_settings, load_janitor_binding
 
 logger = logging.getLogger(__name__)
 
 JANITOR_FUNCTION = "janitor"
-JANITOR_SCHEDULE_EXPRESSION = "%JANITOR_SCHEDULE%"
 
 bp = df.Blueprint()
 
@@ -103,7 +102,7 @@ def arm_group_store(settings: Settings) -> ScannerGroupStore:
 
 
 @bp.function_name(JANITOR_FUNCTION)  # type: ignore[untyped-decorator]
-@bp.timer_trigger(arg_name="timer", schedule=JANITOR_SCHEDULE_EXPRESSION, run_on_startup=False)  # type: ignore[untyped-decorator]
+@bp.timer_trigger(arg_name="timer", schedule=load_janitor_binding().janitor_schedule, run_on_startup=False)  # type: ignore[untyped-decorator]
 @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
 async def janitor(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     """Delete forgotten scanner groups (see the module docstring)."""

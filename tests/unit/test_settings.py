@@ -198,3 +198,12 @@ def test_event_hub_binding_has_defaults_and_names_bad_variables() -> None:
         load_event_hub_binding({"EVENTHUB_CONNECTION": "Endpoint=sb://x/;Key=y"})
     assert [name for name, _ in caught.value.problems] == ["EVENTHUB_CONNECTION"]
     assert "Key=y" not in str(caught.value)
+
+
+def test_janitor_schedule_is_read_at_indexing_with_its_default() -> None:
+    from core.settings import DEFAULT_JANITOR_SCHEDULE, load_janitor_binding
+
+    assert load_janitor_binding({}).janitor_schedule == DEFAULT_JANITOR_SCHEDULE
+    assert load_janitor_binding({"JANITOR_SCHEDULE": "0 */5 * * * *"}).janitor_schedule == "0 */5 * * * *"
+    with pytest.raises(SettingsError, match="JANITOR_SCHEDULE"):
+        load_janitor_binding({"JANITOR_SCHEDULE": "*/10 * * * *"})
