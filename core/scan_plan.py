@@ -21,7 +21,6 @@ Phase = Literal[
     "scanning",
     "collecting",
     "storing",
-    "cleaning_up",
     "done",
     "failed",
 ]
