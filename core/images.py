@@ -36,6 +36,7 @@ NAME_TOTAL_LENGTH_MAX = 255
 TAG_LENGTH_MAX = 128
 REFERENCE_LENGTH_MAX = 1024
 DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+MAX_PORT = 65_535
 
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _SHELL_METACHARACTERS = re.compile(r"[;&|$`<>()'\"\\!*?{}~#%^,=]")
@@ -132,6 +133,9 @@ def _split_registry(name: str) -> tuple[str, str]:
         registry, repository = first, rest
         if not _DOMAIN.fullmatch(registry):
             raise InvalidImageRef(f"invalid registry {_shown(registry)}")
+        port = registry.rpartition(":")[2] if not registry.endswith("]") else ""
+        if port.isdigit() and not 0 < int(port) <= MAX_PORT:
+            raise InvalidImageRef(f"invalid registry {_shown(registry)}: port must be 1-{MAX_PORT}")
     if registry == LEGACY_DEFAULT_REGISTRY:
         registry = DEFAULT_REGISTRY
     if registry == DEFAULT_REGISTRY and "/" not in repository:

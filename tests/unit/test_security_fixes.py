@@ -1,0 +1,18 @@
+"""Regression tests of the security audit's fixes in pure code (see .notes/k-findings.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.images import InvalidImageRef, parse_image_ref
+
+
+@pytest.mark.parametrize("ref", ["registry.example.com:99999999999/x", "localhost:0/x", "a.b:65536/x", "[::1]:70000/x"])
+def test_a_registry_port_outside_1_to_65535_is_refused(ref: str) -> None:
+    with pytest.raises(InvalidImageRef, match="port must be 1-65535"):
+        parse_image_ref(ref)
+
+
+@pytest.mark.parametrize("ref", ["localhost:65535/x", "test:1/x", "[2001:db8::1]:5000/repo", "[2001:db8::1]/repo"])
+def test_registry_ports_in_range_still_parse(ref: str) -> None:
+    assert parse_image_ref(ref).registry == ref.rsplit("/", 1)[0]
