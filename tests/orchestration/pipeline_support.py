@@ -86,12 +86,8 @@ class Pipeline:
         return {r["image"]: r for r in self.output(instance_id)["images"]}
 
     def history(self, instance_id: str) -> list[dict[str, Any]]:
-        """The whole stored history, OrchestratorStarted/Completed markers included (the status API hides them).
-
-        Reads the engine's instance table: DurableEngine has no public call for the full history yet.
-        """
-        with self.engine._lock:
-            events: list[dict[str, Any]] = list(self.engine._instances[instance_id].history.events)
+        """The whole stored history, OrchestratorStarted/Completed markers included (the status API hides them)."""
+        events: list[dict[str, Any]] = self.engine.history(instance_id)
         return events
 
 
