@@ -7,13 +7,14 @@ read and one DELETE. Errors: see activities.clients (`arm-retryable`, `aci-quota
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerinstance import models as aci
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
 from activities import names
 from activities.activity_registry import activity_registrar, validated
@@ -37,6 +38,8 @@ DEFAULT_LOG_TAIL_LINES = 200
 MAX_LOG_CHARS = 8_000  # activity outputs live in orchestration history: keep them small
 MAX_IMAGES = 60
 _SAS_SIGNATURE = re.compile(r"(sig=)[^&\s\"']+", re.IGNORECASE)
+REDACTED = "REDACTED"
+MIN_REDACTED_CHARS = 4  # shorter "secrets" would blank ordinary text
 
 
 class CreateScannerGroupRequest(BaseModel):
@@ -212,7 +215,9 @@ def create_scanner_group(settings: Settings, request: CreateScannerGroupRequest)
         )
         created = poller.result()
     except HttpResponseError as error:
-        raise classify(error) from error
+        # The request carried secure values: an ARM validation message may quote them, so the original error
+        # (its text, its response body) is not chained into the activity's failure details.
+        raise _scrubbed(error, scanner_secrets(settings, upload.sas_url)) from None
     return _state_of(created, request.group_name, created=True)
 
 
@@ -224,9 +229,25 @@ def get_scanner_state(settings: Settings, group_name: str) -> ScannerState:
     return _state_of(group, group_name)
 
 
-def redact(text: str) -> str:
-    """The text with SAS signatures blanked (a scanner log must never carry a usable upload URL)."""
-    return _SAS_SIGNATURE.sub(r"\1REDACTED", text)
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """The text with `secrets` and SAS signatures blanked (a log or error must never carry a usable credential)."""
+    for secret in sorted({s for s in secrets if len(s) >= MIN_REDACTED_CHARS}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return _SAS_SIGNATURE.sub(rf"\1{REDACTED}", text)
+
+
+def scanner_secrets(settings: Settings, *extra: SecretStr) -> list[str]:
+    """The secret values a scanner group is given: the Qualys credentials and `extra` (the upload SAS)."""
+    values = [settings.qualys_access_token, settings.qualys_client_id, settings.qualys_client_secret, *extra]
+    found = [value.get_secret_value() for value in values if value is not None]
+    return found + [text.partition("?")[2] for text in found if "?" in text]
+
+
+def _scrubbed(error: HttpResponseError, secrets: Iterable[str]) -> ArmError:
+    """`classify(error)`, with any secret that ARM echoed from the request blanked before the message is clipped."""
+    classified = classify(error)
+    message = error.error.message if error.error is not None and error.error.message else str(error.message)
+    return type(classified)(classified.status, classified.code, redact(message, secrets), classified.retry_after_s)
 
 
 def get_scanner_logs(settings: Settings, group_name: str, tail: int = DEFAULT_LOG_TAIL_LINES) -> ScannerLogs:
@@ -239,7 +260,7 @@ def get_scanner_logs(settings: Settings, group_name: str, tail: int = DEFAULT_LO
         return ScannerLogs(group_name=group_name, exists=False)
     except HttpResponseError as error:
         raise classify(error) from error
-    text = redact(logs.content or "")
+    text = redact(logs.content or "", scanner_secrets(settings))
     return ScannerLogs(group_name=group_name, exists=True, log=text[-MAX_LOG_CHARS:])
 
 

@@ -18,6 +18,7 @@ from core.settings import Settings, get_settings
 
 MAX_SHOWN_IMAGE_CHARS = 200
 NOT_FOUND_NOTE = "resource not found (deleted before it could be resolved)"
+SCANNER_GROUP_NOTE = "in the scanner's own resource group: never scanned (no feedback loop)"
 
 
 class ResolvedImage(BaseModel):
@@ -79,12 +80,23 @@ def _containers(event: DeploymentEvent, settings: Settings) -> Iterable[tuple[st
     yield from ((c.name, c.image, True) for c in template.init_containers or [])
 
 
+def in_scanner_resource_group(event: DeploymentEvent, settings: Settings) -> bool:
+    """True for a resource where the app creates its scanner groups (whatever path started the scan)."""
+    return (
+        event.subscription_id.lower() == str(settings.azure_subscription_id).lower()
+        and event.resource_group.casefold() == settings.scanner_resource_group.casefold()
+    )
+
+
 def resolve_images(event: DeploymentEvent, settings: Settings) -> ResolvedImages:
     """Read the resource through ARM and normalise each container's image with `core.images`.
 
-    A resource that no longer exists yields `found=False` with a note; an unparseable image is listed under
+    A resource that no longer exists, or one in SCANNER_RESOURCE_GROUP (read nothing: the scanner never scans its
+    own groups), yields `found=False` with a note; an unparseable image is listed under
     `rejected`. Throttling and server errors raise `ArmRetryableError` (see activities.clients).
     """
+    if in_scanner_resource_group(event, settings):
+        return ResolvedImages(resource_id=event.resource_id, found=False, note=SCANNER_GROUP_NOTE)
     images: list[ResolvedImage] = []
     rejected: list[RejectedImage] = []
     try:
