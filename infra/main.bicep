@@ -58,6 +58,15 @@ param qscannerVersion string = '4.8.0-2'
 @description('Base image of the scanner container.')
 param qscannerImage string = 'mcr.microsoft.com/azurelinux/base/core:3.0'
 
+@description('URL of the QScanner binary or archive; empty uses the default URL layout (see docs/scanner.md).')
+param qscannerDownloadUrl string = ''
+
+@description('Expected SHA-256 of the QScanner download (64 hex digits); empty checks <url>.sha256 instead.')
+param qscannerSha256 string = ''
+
+@description('Scanner groups at once, at most the ACI container group quota of the scanner region (1-100).')
+param maxConcurrentScannerGroups string = '20'
+
 @description('Seconds one scanner group may run before the app gives up on it.')
 param scanTimeoutSeconds string = '1800'
 
@@ -343,6 +352,9 @@ var plainSettings = {
   SCANNER_IDENTITY_CLIENT_ID: identities.outputs.scannerIdentityClientId
   QSCANNER_VERSION: qscannerVersion
   QSCANNER_IMAGE: qscannerImage
+  QSCANNER_DOWNLOAD_URL: qscannerDownloadUrl
+  QSCANNER_SHA256: qscannerSha256
+  MAX_CONCURRENT_SCANNER_GROUPS: maxConcurrentScannerGroups
   SCAN_TIMEOUT: scanTimeoutSeconds
   SCAN_CACHE_HOURS: scanCacheHours
   QUALYS_POD: qualysPod
