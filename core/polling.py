@@ -7,6 +7,8 @@ import math
 BACKOFF_FACTOR = 2.0
 MAX_POLLS_PER_SCAN = 6
 """Each poll costs about 8 history events (timer, state reads, episode markers): 6 keep a scan under 100."""
+WAITER_MAX_POLLS = 24
+"""A scan left waiting only for other scans' leases polls densely (cheap entity reads, no ARM), still bounded."""
 _FACTOR_SEARCH_STEPS = 60
 
 
@@ -45,6 +47,17 @@ def poll_offsets(
         else:
             low = middle
     return tuple(_geometric(initial_s, high, math.inf, timeout_s))
+
+
+def waiter_poll_offsets(*, initial_s: int, max_interval_s: int, timeout_s: int) -> tuple[int, ...]:
+    """The schedule once a scan waits only for images that other scans hold: gaps capped at `max_interval_s`.
+
+    Waiting on the sparse schedule could finish up to half the timeout after the holder released the image; these
+    polls read only entity state, so they cost history (about 8 events each, at most WAITER_MAX_POLLS) but no ARM.
+    """
+    return poll_offsets(
+        initial_s=initial_s, max_interval_s=max_interval_s, timeout_s=timeout_s, max_polls=WAITER_MAX_POLLS
+    )
 
 
 def next_poll_offset(offsets: tuple[int, ...], elapsed_s: float) -> int | None:

@@ -15,7 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import names as activity
-from core.polling import poll_offsets
+from core.polling import next_poll_offset, poll_offsets, waiter_poll_offsets
 from core.report import ImageResult
 from core.results import CacheLookupRequest, CacheLookupResponse, ImageToCheck, LatestResponse
 from core.scan_input import DeploymentTarget, ScanInput
@@ -253,12 +253,15 @@ class ScanRun:
             return
         start = self.scan_started or self.now()
         active = [group.name for group in self.groups]
-        offsets = poll_offsets(
-            initial_s=self.options.poll_initial_seconds,
-            max_interval_s=self.options.poll_max_seconds,
-            timeout_s=self.options.scan_timeout_seconds,
-        )
-        for offset in offsets:
+        timing = {
+            "initial_s": self.options.poll_initial_seconds,
+            "max_interval_s": self.options.poll_max_seconds,
+            "timeout_s": self.options.scan_timeout_seconds,
+        }
+        scanning, waiting = poll_offsets(**timing), waiter_poll_offsets(**timing)
+        elapsed = 0
+        while (offset := next_poll_offset(scanning if active else waiting, elapsed)) is not None:
+            elapsed = offset
             yield self.context.create_timer(start + timedelta(seconds=offset))
             self.progress.polls += 1
             keys = [key for key, waited in self.waited.items() if not waited.freed]

@@ -56,3 +56,13 @@ def test_next_poll_offset_walks_the_schedule() -> None:
     assert next_poll_offset(offsets, 20) == 60
     assert next_poll_offset(offsets, 100.5) == 140
     assert next_poll_offset(offsets, 140) is None
+
+
+def test_a_scan_waiting_only_on_others_polls_with_capped_gaps_and_a_bounded_count() -> None:
+    from core.polling import WAITER_MAX_POLLS, waiter_poll_offsets
+
+    offsets = waiter_poll_offsets(initial_s=20, max_interval_s=120, timeout_s=1800)
+    gaps = [b - a for a, b in zip((0, *offsets), offsets, strict=False)]
+    assert offsets[-1] == 1800
+    assert max(gaps) <= 120
+    assert len(offsets) <= WAITER_MAX_POLLS
