@@ -43,7 +43,7 @@ pytest: setup
 
 test: setup lint types pytest
 
-demo: setup
+demo: $(STAMP) $(NODE_STAMP)
 	$(PY) -m devhost.demo --scenario $(SCENARIO) --out $(OUT)
 
 bench: setup
