@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from core.images import InvalidImageRef, parse_image_ref
+from core.settings import SettingsError, load_settings
+
+CANARY = "CANARYsettingsValue0123456789"
 
 
 @pytest.mark.parametrize("ref", ["registry.example.com:99999999999/x", "localhost:0/x", "a.b:65536/x", "[::1]:70000/x"])
@@ -16,3 +19,23 @@ def test_a_registry_port_outside_1_to_65535_is_refused(ref: str) -> None:
 @pytest.mark.parametrize("ref", ["localhost:65535/x", "test:1/x", "[2001:db8::1]:5000/repo", "[2001:db8::1]/repo"])
 def test_registry_ports_in_range_still_parse(ref: str) -> None:
     assert parse_image_ref(ref).registry == ref.rsplit("/", 1)[0]
+
+
+def test_settings_errors_never_echo_a_value() -> None:
+    bad = {
+        "QUALYS_POD": CANARY,
+        "QUALYS_CLIENT_ID": CANARY,
+        "AZURE_SUBSCRIPTION_ID": CANARY,
+        "SCANNER_RESOURCE_GROUP": CANARY + "/..",
+        "SCANNER_LOCATION": CANARY + " !",
+        "AzureWebJobsStorage": CANARY,
+        "NOTIFY_WEBHOOK_URL": f"http://hooks.example.com/{CANARY}",
+        "ARM_ENDPOINT": f"http://{CANARY}.example.com",
+        "SMTP_USERNAME": CANARY + "\n",
+        "SCAN_TIMEOUT": CANARY,
+        "POLICY_TAGS": "-" + CANARY,
+    }
+    with pytest.raises(SettingsError) as raised:
+        load_settings(bad)
+    assert len(raised.value.problems) >= len(bad) - 1
+    assert CANARY not in str(raised.value) and CANARY not in repr(raised.value.problems)
