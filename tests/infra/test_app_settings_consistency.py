@@ -35,6 +35,7 @@ from tests.infra.bicep_model import INFRA_DIR, REPO_ROOT, BicepFile, bicep_file,
 FUNCTION_MODULE = "app/function.bicep"
 MAIN = "main.bicep"
 CONFIGURATION_DOC = REPO_ROOT / "docs" / "configuration.md"
+DEPLOY_DOC = REPO_ROOT / "docs" / "deploy.md"
 STORAGE_FIELD = "storage"
 NAME_PLACEHOLDER = "<name>"
 # Functions host / platform settings the app does not read itself: explicit and short on purpose.
@@ -329,3 +330,14 @@ def test_configuration_doc_defaults_are_the_defaults():
         field = name.lower()
         assert getattr(explicit, field) == getattr(defaults, field), f"{name}: documented default {rows[name]}"
     assert compared >= 25
+
+
+def test_deploy_doc_lists_every_azd_parameter():
+    """Each `${VARIABLE}` of main.parameters.json is in the parameter table of docs/deploy.md with its parameter."""
+    document = json.loads((INFRA_DIR / "main.parameters.json").read_text(encoding="utf-8"))
+    rows = [line for line in DEPLOY_DOC.read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
+    for parameter, entry in document["parameters"].items():
+        variable = re.fullmatch(r"\$\{([A-Z0-9_]+)(=.*)?\}", str(entry["value"]))
+        assert variable, parameter
+        matching = [row for row in rows if f"`{variable.group(1)}`" in row and f"`{parameter}`" in row]
+        assert matching, f"docs/deploy.md has no row for {variable.group(1)} ({parameter})"
