@@ -82,10 +82,7 @@ def _containers(event: DeploymentEvent, settings: Settings) -> Iterable[tuple[st
 
 def in_scanner_resource_group(event: DeploymentEvent, settings: Settings) -> bool:
     """True for a resource where the app creates its scanner groups (whatever path started the scan)."""
-    return (
-        event.subscription_id.lower() == str(settings.azure_subscription_id).lower()
-        and event.resource_group.casefold() == settings.scanner_resource_group.casefold()
-    )
+    return event.in_resource_group(str(settings.azure_subscription_id), settings.scanner_resource_group)
 
 
 def resolve_images(event: DeploymentEvent, settings: Settings) -> ResolvedImages:

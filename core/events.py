@@ -179,6 +179,13 @@ class DeploymentEvent(BaseModel):
             event_time=_as_utc(event_time),
         )
 
+    def in_resource_group(self, subscription_id: str, resource_group: str) -> bool:
+        """Whether the target lives in that resource group (ARM compares both names case-insensitively)."""
+        return (
+            self.subscription_id.lower() == subscription_id.lower()
+            and self.resource_group.casefold() == resource_group.casefold()
+        )
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)

@@ -84,12 +84,15 @@ def scan_input_from_body(body: bytes, now: datetime, nonce: str) -> tuple[str, d
         request = ScanRequest.model_validate_json(body or b"null")
     except ValidationError as error:
         raise ValueError(_validation_reason(error)) from None
-    options = get_settings().scan_options()
+    settings = get_settings()
+    options = settings.scan_options()
     if request.image is not None:
         canonical = parse_image_ref(request.image).canonical
         return rescan_instance_id(canonical, nonce), scan_input_for_image(canonical, options, force=request.force)
     parts = parse_resource_id(request.resourceId or "")
     event = DeploymentEvent.from_parts(parts, MANUAL_CORRELATION_PREFIX + nonce, now)
+    if event.in_resource_group(str(settings.azure_subscription_id), settings.scanner_resource_group):
+        raise ValueError("the resource is in the scanner resource group, whose groups are never scanned")
     instance_id = rescan_instance_id(event.resource_id.lower(), nonce)
     return instance_id, scan_input_for_event(event, options, force=request.force)
 

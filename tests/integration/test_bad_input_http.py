@@ -190,7 +190,6 @@ def test_bad_resource_ids_are_refused(server: DevHostServer, rid: str) -> None:
     assert _instances(server) == before
 
 
-@pytest.mark.xfail(strict=True, reason="K-finding H1: the HTTP API accepts a resource in SCANNER_RESOURCE_GROUP")
 def test_a_resource_in_the_scanners_own_group_is_refused(server: DevHostServer) -> None:
     own = resource_id(ACI, "qscan-abc", SCANNER_RESOURCE_GROUP)
     reason = assert_clear_refusal(post_scan(server, json.dumps({"resourceId": own}).encode()))
