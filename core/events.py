@@ -343,10 +343,17 @@ def _load(body: str | bytes | bytearray | memoryview) -> object:
         raise InvalidMessage(f"message body is not JSON: {type(error).__name__}") from None
 
 
-def parse_message(body: str | bytes, *, scanner_resource_group: str) -> ParseResult:
-    """Parse one Event Hub message; raise InvalidMessage only when the body is not JSON."""
+def parse_message(
+    body: str | bytes, *, scanner_resource_group: str, scanner_subscription_id: str | None = None
+) -> ParseResult:
+    """Parse one Event Hub message; raise InvalidMessage only when the body is not JSON.
+
+    Writes in the scanner's resource group are never targets: in `scanner_subscription_id` when given, else in a
+    resource group of that name in any subscription.
+    """
     result = ParseResult()
     scanner_rg = scanner_resource_group.casefold()
+    scanner_sub = scanner_subscription_id.lower() if scanner_subscription_id else None
     seen: set[str] = set()
     debug = logger.isEnabledFor(logging.DEBUG)
     for item in _items(_load(body), result):
@@ -369,7 +376,7 @@ def parse_message(body: str | bytes, *, scanner_resource_group: str) -> ParseRes
             if debug:
                 logger.debug("ignored a record: not a container write")
             continue
-        if target.resource_group.casefold() == scanner_rg:
+        if target.resource_group.casefold() == scanner_rg and scanner_sub in (None, target.subscription_id):
             if debug:
                 logger.debug("ignored a write in the scanner's resource group: %s", _clip(target.resource_id))
             continue
@@ -390,6 +397,10 @@ def _log_skip(item: Mapping[str, Any], error: Exception) -> None:
     logger.info("skipped a record (%s): %s", _clip(resource), _clip(reason))
 
 
-def parse_deployment_events(body: str | bytes, *, scanner_resource_group: str) -> list[DeploymentEvent]:
+def parse_deployment_events(
+    body: str | bytes, *, scanner_resource_group: str, scanner_subscription_id: str | None = None
+) -> list[DeploymentEvent]:
     """The scan targets of one Event Hub message, one per resource, never in the scanner's resource group."""
-    return parse_message(body, scanner_resource_group=scanner_resource_group).targets
+    return parse_message(
+        body, scanner_resource_group=scanner_resource_group, scanner_subscription_id=scanner_subscription_id
+    ).targets

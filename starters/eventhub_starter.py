@@ -101,6 +101,7 @@ async def start_scans(
     *,
     scanner_resource_group: str,
     options: Mapping[str, Any],
+    scanner_subscription_id: str | None = None,
 ) -> BatchOutcome:
     """Start one `scan_deployment` per target of the batch; raise ScanStartError after the batch if any start failed.
 
@@ -113,7 +114,9 @@ async def start_scans(
     for body in bodies:
         outcome.received += 1
         try:
-            parsed = parse_message(body, scanner_resource_group=scanner_resource_group)
+            parsed = parse_message(
+                body, scanner_resource_group=scanner_resource_group, scanner_subscription_id=scanner_subscription_id
+            )
         except InvalidMessage as error:
             outcome.rejected += 1
             logger.warning("rejected message %d: %s", outcome.received, error)
@@ -165,5 +168,6 @@ async def eventhub_starter(events: list[func.EventHubEvent], client: df.DurableO
         client,
         [event.get_body() for event in events],
         scanner_resource_group=settings.scanner_resource_group,
+        scanner_subscription_id=str(settings.azure_subscription_id),
         options=options,
     )

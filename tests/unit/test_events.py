@@ -196,3 +196,24 @@ def test_parse_resource_id(resource_id: str, kind: str, name: str) -> None:
 def test_resource_ids_arm_would_reject(resource_id: str) -> None:
     with pytest.raises(InvalidResourceId):
         parse_resource_id(resource_id)
+
+
+def test_the_scanner_group_is_excluded_in_its_own_subscription_only_when_that_is_given() -> None:
+    body = json.dumps(
+        [
+            {
+                "subject": f"/subscriptions/{sub}/resourceGroups/RG-QSCANNER/providers/"
+                "Microsoft.ContainerInstance/containerGroups/app",
+                "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+                "eventTime": "2026-10-02T08:00:00Z",
+                "id": f"id-{sub}",
+                "data": {"operationName": "Microsoft.ContainerInstance/containerGroups/write", "correlationId": sub},
+            }
+            for sub in ("0b7d5e2a-9c41-4f0e-8a3b-6d2f1e0c9b8a", "11111111-2222-3333-4444-555555555555")
+        ]
+    )
+    assert parse_deployment_events(body, scanner_resource_group="rg-qscanner") == []
+    targets = parse_deployment_events(
+        body, scanner_resource_group="rg-qscanner", scanner_subscription_id="0B7D5E2A-9C41-4F0E-8A3B-6D2F1E0C9B8A"
+    )
+    assert [t.subscription_id for t in targets] == ["11111111-2222-3333-4444-555555555555"]
