@@ -40,14 +40,10 @@ STORAGE_FIELD = "storage"
 NAME_PLACEHOLDER = "<name>"
 # Functions host / platform settings the app does not read itself: explicit and short on purpose.
 PLATFORM_SETTINGS = frozenset(
-    {
-        "FUNCTIONS_EXTENSION_VERSION",
-        "FUNCTIONS_WORKER_RUNTIME",
-        "AzureWebJobsFeatureFlags",
-        "APPLICATIONINSIGHTS_CONNECTION_STRING",
-        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
-    }
+    {"AzureWebJobsFeatureFlags", "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
 )
+# Flex Consumption takes the runtime from functionAppConfig.runtime and refuses these as app settings.
+FLEX_DEPRECATED_SETTINGS = frozenset({"FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME"})
 # Identity-based connections as the Functions host reads them (`<connection>__<suffix>`).
 HOST_STORAGE_SUFFIXES = frozenset({"blobServiceUri", "queueServiceUri", "tableServiceUri", "credential", "clientId"})
 HOST_EVENT_HUB_SUFFIXES = frozenset({"fullyQualifiedNamespace", "credential", "clientId"})
@@ -205,6 +201,7 @@ def test_every_app_setting_is_read_by_the_app_or_the_platform(app_settings):
     )
     unknown = sorted(set(app_settings) - known)
     assert unknown == [], f"infra sets app settings nothing reads: {unknown}"
+    assert FLEX_DEPRECATED_SETTINGS.isdisjoint(app_settings), "Flex Consumption sets the runtime in functionAppConfig"
 
 
 def test_every_required_setting_is_set(app_settings):
