@@ -73,7 +73,7 @@ param scanTimeoutSeconds string = '1800'
 @description('Hours a scan result of an image is reused before the image is scanned again.')
 param scanCacheHours string = '24'
 
-@description('Comma-separated resource ids of container registries whose private images the scanner may pull (AcrPull).')
+@description('Comma-separated registry resource ids: AcrPull for the scanner (private images) and the app (tag digests).')
 param scannerAcrResourceIds string = ''
 
 // ---------------------------------------------------------------- notifications
@@ -314,6 +314,7 @@ module acrPull 'app/roles-acr.bicep' = [
     params: {
       registryName: last(split(registryId, '/'))
       scannerPrincipalId: identities.outputs.scannerIdentityPrincipalId
+      appPrincipalId: identities.outputs.appIdentityPrincipalId
     }
   }
 ]

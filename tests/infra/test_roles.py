@@ -62,6 +62,7 @@ EXPECTED_GRANTS = {
     Grant("app/roles-subscription.bicep", DEPLOYMENT_READER, APP_PRINCIPAL, SUBSCRIPTION_SCOPE),
     Grant("app/eventgrid.bicep", EVENT_HUBS_DATA_SENDER, "systemTopic.identity.principalId", EVENT_HUB),
     Grant("app/roles-acr.bicep", ACR_PULL, "scannerPrincipalId", "Microsoft.ContainerRegistry/registries"),
+    Grant("app/roles-acr.bicep", ACR_PULL, APP_PRINCIPAL, "Microsoft.ContainerRegistry/registries"),
 }
 
 EXPECTED_CUSTOM_ROLES = {
@@ -200,11 +201,12 @@ def test_custom_roles_are_wired_to_their_scopes_in_main():
         assert principal == "identities.outputs.appIdentityPrincipalId"
 
 
-def test_scanner_identity_is_the_one_attached_and_pulling():
+def test_scanner_identity_is_the_one_attached_and_pulling_and_the_app_reads_digests():
     main = bicep_file("main.bicep")
     acr = main.declaration("acrPull")
     assert acr.looped, "one AcrPull module per registry named in scannerAcrResourceIds"
     assert acr.text("params", "scannerPrincipalId") == "identities.outputs.scannerIdentityPrincipalId"
+    assert acr.text("params", APP_PRINCIPAL) == "identities.outputs.appIdentityPrincipalId", "digest resolution"
     assert (acr.text("scope") or "").startswith("resourceGroup(split(registryId")
     assignment = bicep_file(ROLES_APP).declaration("assignScannerIdentity")
     assert assignment.text("scope") == "scannerIdentity"
