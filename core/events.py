@@ -8,55 +8,32 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.resource_ids import (
+    MAX_LOGGED_CHARS,
+    TARGET_OPERATIONS,
+    DeploymentKind,
+    InvalidResourceId,
+    ResourceParts,
+    clip,
+    parse_resource_id,
+)
+
 logger = logging.getLogger(__name__)
 
-DeploymentKind = Literal["aci", "aca", "aca-job"]
 WRITE_SUCCESS_EVENT_TYPE = "microsoft.resources.resourcewritesuccess"
 ACTIVITY_LOG_SUCCESS = ("success", "succeeded")
 ADMINISTRATIVE_CATEGORY = "administrative"
 SUCCEEDED_STATUS = "succeeded"
-MAX_LOGGED_CHARS = 200
 MAX_CORRELATION_ID_CHARS = 128
-ACA_NAME_MIN, ACA_NAME_MAX = 2, 32
-
-_ACI_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_ACA_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?!-))*[a-z0-9]")
-_RESOURCE_GROUP = re.compile(r"[-\w.()]{0,89}[-\w()]")
-_SUBSCRIPTION = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CORRELATION_ID = re.compile(r"[\x21-\x7e]{1,128}")
-
-
-@dataclass(frozen=True, slots=True)
-class _ResourceType:
-    kind: DeploymentKind
-    arm_type: str  # provider/type as ARM spells it
-    name_pattern: re.Pattern[str]
-    name_rule: str
-
-
-_RESOURCE_TYPES: dict[str, _ResourceType] = {
-    rt.arm_type.lower(): rt
-    for rt in (
-        _ResourceType("aci", "Microsoft.ContainerInstance/containerGroups", _ACI_NAME, "1-63 a-z 0-9 -, no edge -"),
-        _ResourceType("aca", "Microsoft.App/containerApps", _ACA_NAME, "2-32 a-z 0-9 -, letter first, no --"),
-        _ResourceType("aca-job", "Microsoft.App/jobs", _ACA_NAME, "2-32 a-z 0-9 -, letter first, no --"),
-    )
-}
-_ARM_TYPE_BY_KIND = {rt.kind: rt.arm_type for rt in _RESOURCE_TYPES.values()}
-TARGET_OPERATIONS: dict[str, _ResourceType] = {f"{key}/write": rt for key, rt in _RESOURCE_TYPES.items()}
-"""Lower-case write operation -> resource type: the only operations that are scan targets."""
 
 
 class InvalidMessage(ValueError):
     """The Event Hub message body is not JSON (or not UTF-8)."""
-
-
-class InvalidResourceId(ValueError):
-    """Not the exact resource id of an ACI container group, ACA container app or ACA job."""
 
 
 class SkippedRecord(ValueError):
@@ -65,60 +42,6 @@ class SkippedRecord(ValueError):
 
 class _NotATarget(Exception):
     """A well-formed record that is not a successful container write (a start, a failure, another category)."""
-
-
-def _clip(value: object) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= MAX_LOGGED_CHARS else text[:MAX_LOGGED_CHARS] + "..."
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceParts:
-    """The parts of a target's resource id, with the name lower-cased (ACI and ACA names are lower case)."""
-
-    kind: DeploymentKind
-    subscription_id: str
-    resource_group: str
-    name: str
-
-    @property
-    def resource_id(self) -> str:
-        """The ARM-cased resource id."""
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/{_ARM_TYPE_BY_KIND[self.kind]}/{self.name}"
-        )
-
-
-def parse_resource_id(resource_id: str, expected_type: str | None = None) -> ResourceParts:
-    """Split the exact resource id of a target resource (no child path); `expected_type` is lower provider/type."""
-    if not isinstance(resource_id, str):
-        raise InvalidResourceId("resource id is not a string")
-    parts = resource_id.split("/")
-    if (
-        len(parts) != 9
-        or parts[0]
-        or parts[1].lower() != "subscriptions"
-        or parts[3].lower() != "resourcegroups"
-        or parts[5].lower() != "providers"
-    ):
-        raise InvalidResourceId(f"not the exact id of a target resource: {_clip(resource_id)}")
-    type_key = f"{parts[6]}/{parts[7]}".lower()
-    resource_type = _RESOURCE_TYPES.get(type_key)
-    if resource_type is None or (expected_type is not None and type_key != expected_type):
-        raise InvalidResourceId(f"resource type {_clip(type_key)} is not the operation's target type")
-    subscription_id, resource_group, name = parts[2].lower(), parts[4], parts[8].lower()
-    if not _SUBSCRIPTION.fullmatch(subscription_id):
-        raise InvalidResourceId(f"subscription id is not a GUID: {_clip(parts[2])}")
-    if not _RESOURCE_GROUP.fullmatch(resource_group):
-        raise InvalidResourceId(f"resource group name ARM would reject: {_clip(resource_group)}")
-    if not resource_type.name_pattern.fullmatch(name) or (
-        resource_type.kind != "aci" and not ACA_NAME_MIN <= len(name) <= ACA_NAME_MAX
-    ):
-        raise InvalidResourceId(
-            f"{resource_type.kind} name ARM would reject ({resource_type.name_rule}): {_clip(name)}"
-        )
-    return ResourceParts(resource_type.kind, subscription_id, resource_group, name)
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -265,13 +188,13 @@ def _cased_id(record: ActivityLogRecord) -> str:
 def _from_activity_log(raw: Mapping[str, Any], operation: str) -> tuple[ResourceParts, str, datetime]:
     record = ActivityLogRecord.model_validate(raw)
     if (record.result_type or "").lower() not in ACTIVITY_LOG_SUCCESS:
-        raise _NotATarget(f"resultType {_clip(record.result_type)} is not Success")
+        raise _NotATarget(f"resultType {clip(record.result_type)} is not Success")
     category = record.properties.get("eventCategory")
     if isinstance(category, str) and category.lower() != ADMINISTRATIVE_CATEGORY:
-        raise _NotATarget(f"eventCategory {_clip(category)} is not Administrative")
+        raise _NotATarget(f"eventCategory {clip(category)} is not Administrative")
     status = record.properties.get("status")
     if isinstance(status, str) and status.lower() != SUCCEEDED_STATUS:
-        raise _NotATarget(f"status {_clip(status)} is not Succeeded")
+        raise _NotATarget(f"status {clip(status)} is not Succeeded")
     parts = parse_resource_id(_cased_id(record), operation.removesuffix("/write"))
     return parts, record.correlation_id, record.time
 
@@ -280,7 +203,7 @@ def _from_resource_event(
     subject: str | None, data: EventGridData, event_id: str, operation: str
 ) -> tuple[ResourceParts, str]:
     if data.status is not None and data.status.lower() != SUCCEEDED_STATUS:
-        raise _NotATarget(f"status {_clip(data.status)} is not Succeeded")
+        raise _NotATarget(f"status {clip(data.status)} is not Succeeded")
     resource_id = data.resource_uri or subject
     if resource_id is None:
         raise SkippedRecord("no resourceUri or subject")
@@ -378,7 +301,7 @@ def parse_message(
             continue
         if target.resource_group.casefold() == scanner_rg and scanner_sub in (None, target.subscription_id):
             if debug:
-                logger.debug("ignored a write in the scanner's resource group: %s", _clip(target.resource_id))
+                logger.debug("ignored a write in the scanner's resource group: %s", clip(target.resource_id))
             continue
         key = target.resource_id.lower()
         if key not in seen:
@@ -394,7 +317,7 @@ def _log_skip(item: Mapping[str, Any], error: Exception) -> None:
     else:
         reason = str(error)
     resource = item.get("resourceId") or item.get("subject") or item.get("id")
-    logger.info("skipped a record (%s): %s", _clip(resource), _clip(reason))
+    logger.info("skipped a record (%s): %s", clip(resource), clip(reason))
 
 
 def parse_deployment_events(
@@ -404,3 +327,18 @@ def parse_deployment_events(
     return parse_message(
         body, scanner_resource_group=scanner_resource_group, scanner_subscription_id=scanner_subscription_id
     ).targets
+
+
+__all__ = [
+    "MAX_LOGGED_CHARS",
+    "DeploymentEvent",
+    "DeploymentKind",
+    "InvalidMessage",
+    "InvalidResourceId",
+    "ParseResult",
+    "ResourceParts",
+    "SkippedRecord",
+    "parse_deployment_events",
+    "parse_message",
+    "parse_resource_id",
+]

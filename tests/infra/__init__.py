@@ -1,0 +1,1 @@
+"""Tests of the infrastructure as code: Bicep syntax, structure and checkov."""
