@@ -1,4 +1,4 @@
-"""Entity `aci_quota` (key: region): a gate on concurrent scanner groups and on the group create rate."""
+"""Entity `aci_quota` (key "scanner-groups", one region): a gate on concurrent scanner groups and the create rate."""
 
 from __future__ import annotations
 
