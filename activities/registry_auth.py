@@ -44,6 +44,10 @@ class AuthenticationRequired(RegistryError):
     """The token endpoint refused an anonymous token (401): the registry wants credentials."""
 
 
+class IdentityUnavailable(RegistryError):
+    """The app's credential gave no Entra token (in time); no registry can be asked with it in this batch."""
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect is an answer we do not follow: a token must not travel to another host."""
 
@@ -140,9 +144,9 @@ def _entra_token(credential: TokenCredential, scope: str, timeout: float) -> str
     worker.start()
     worker.join(timeout)
     if not outcome:
-        raise RegistryError(f"the app identity gave no token within {timeout:g}s")
+        raise IdentityUnavailable(f"the app identity gave no token within {timeout:g}s")
     if isinstance(outcome[0], BaseException):
-        raise RegistryError(f"the app identity gave no token: {type(outcome[0]).__name__}")
+        raise IdentityUnavailable(f"the app identity gave no token: {type(outcome[0]).__name__}")
     return outcome[0]
 
 
@@ -161,14 +165,16 @@ class AcrIdentityTokens:
     """ACR pull tokens from the app's managed identity: Entra token -> /oauth2/exchange -> /oauth2/token.
 
     One object serves one batch of lookups: it exchanges the Entra token once per registry, remembers registries
-    that refused anonymous pulls (so later images skip that step) and registries whose exchange failed (so later
-    images fall back at once). The Entra token and ACR tokens travel only to the registry's own API base.
+    that refused anonymous pulls (so later images skip that step), registries whose exchange failed and a credential
+    that gave no token (so later images fall back at once). The Entra token and ACR tokens travel only to the
+    registry's own API base.
     """
 
     def __init__(self, credential: TokenCredential | None) -> None:
         self._credential = credential
         self._refresh_tokens: dict[str, str] = {}
         self._failures: dict[str, str] = {}
+        self._identity_failure: str | None = None
         self.needs_identity: set[str] = set()
 
     def applies_to(self, registry: str) -> bool:
@@ -181,12 +187,16 @@ class AcrIdentityTokens:
         if credential is None or scope is None:
             raise RegistryError("no app identity for this registry")
         self.needs_identity.add(registry)
-        if registry in self._failures:
-            raise RegistryError(self._failures[registry])
+        known_failure = self._identity_failure or self._failures.get(registry)
+        if known_failure:
+            raise RegistryError(known_failure)
         refresh_token = self._refresh_tokens.get(registry)
         if refresh_token is None:
             try:
                 refresh_token = _exchange(credential, scope, base, registry, budget)
+            except IdentityUnavailable as error:
+                self._identity_failure = str(error)
+                raise
             except RegistryError as error:
                 self._failures[registry] = str(error)
                 raise

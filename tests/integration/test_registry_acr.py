@@ -11,15 +11,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from azure.core.credentials import TokenCredential
+from azure.core.credentials import AccessToken, TokenCredential
 
-from activities import clients
+from activities import clients, registry
 from activities.registry import DigestResolution, resolve_digest, resolve_digests
 from activities.registry_auth import AcrIdentityTokens, acr_scope
-from core.settings import load_settings
+from core.settings import get_settings, load_settings
 from devhost.armsim import ArmSimulator, Scenario
 from devhost.armsim.testing import point_process_at, settings_env
 from devhost.azurite import free_port
@@ -283,6 +284,56 @@ def test_an_identity_endpoint_that_never_answers_costs_at_most_the_timeout(
         "digest not resolved: the app identity gave no token within 0.3s",
         "digest not resolved: digest resolution time budget spent",
     }
+
+
+class CountingCredential:
+    """Delegates to a real credential and counts the token requests (a hand-written wrapper, not a mock)."""
+
+    def __init__(self, inner: TokenCredential) -> None:
+        self.inner = inner
+        self.scopes: list[str] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes.extend(scopes)
+        return self.inner.get_token(*scopes, **kwargs)
+
+
+def test_a_credential_without_a_token_is_asked_once_per_batch(
+    acr: FakeAcr, sim: ArmSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDENTITY_HEADER", "not-the-simulator-header")
+    clients.reset_cache()
+    refused = CountingCredential(clients.credential(load_settings(settings_env(sim, AZURE_CLIENT_ID=APP_CLIENT_ID))))
+    other = "fabrikam.azurecr.io"
+    endpoints = {REGISTRY: acr.base, other: acr.base}
+    images = [f"{REGISTRY}/shop/api:2", f"{other}/shop/web:1.4", f"{REGISTRY}/shop/web:1.4"]
+    answers = resolve_digests(images, timeout=5, endpoints=endpoints, credential=refused)
+    assert {a.reason for a in answers} == {
+        "digest not resolved: the app identity gave no token: ClientAuthenticationError"
+    }
+    assert refused.scopes == [ACR_SCOPE]
+    assert acr.exchanged == []
+    assert [m for m, _ in acr.requests] == [
+        "HEAD",
+        "GET",
+        "HEAD",
+        "GET",
+        "HEAD",
+    ]  # contoso's 2nd image: no anonymous try
+
+
+def test_the_activity_builds_the_app_credential_when_resolution_is_on(
+    sim: ArmSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in settings_env(sim, AZURE_CLIENT_ID=APP_CLIENT_ID, RESOLVE_DIGESTS="true").items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        answer = registry.resolve_digests_activity({"images": [f"{REGISTRY}/shop/api@{API_DIGEST}"]})
+    finally:
+        get_settings.cache_clear()
+    assert answer == {"images": [{"image": f"{REGISTRY}/shop/api@{API_DIGEST}", "digest": API_DIGEST, "reason": None}]}
+    assert sim.stats()["token_requests"] == 0  # a digest reference needs neither the registry nor a token
 
 
 @pytest.mark.parametrize(
