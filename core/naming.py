@@ -1,12 +1,18 @@
-"""Deterministic names: orchestration instance ids, scanner group names and image keys."""
+"""Deterministic names: orchestration instance ids, scanner group names, their uploads containers, image keys."""
 
 from __future__ import annotations
 
 import hashlib
 
 SCANNER_GROUP_PREFIX = "qscan-"
+SCANNER_GROUP_NAME_PATTERN = r"^qscan-[a-z0-9-]{1,57}$"
+"""What an activity accepts as a scanner group name (ACI's rule, with the app's prefix)."""
 EVENT_INSTANCE_PREFIX = "scan-"
 RESCAN_INSTANCE_PREFIX = "rescan-"
+UPLOADS_CONTAINER_HASH_CHARS = 24
+MAX_CONTAINER_NAME_CHARS = 63
+MAX_UPLOADS_CONTAINER_PREFIX_CHARS = MAX_CONTAINER_NAME_CHARS - 1 - UPLOADS_CONTAINER_HASH_CHARS
+"""UPLOADS_CONTAINER is a prefix: `{prefix}-{hash}` must still be a valid (at most 63 characters) container name."""
 
 
 def _digest(*parts: str) -> str:
@@ -26,6 +32,17 @@ def rescan_instance_id(target: str, nonce: str) -> str:
 def scanner_group_name(instance_id: str) -> str:
     """The ACI container group that scans for `instance_id`: lower case, [a-z0-9-], at most 63 characters."""
     return SCANNER_GROUP_PREFIX + _digest(instance_id)[:24]
+
+
+def uploads_container_name(prefix: str, group_name: str) -> str:
+    """The blob container that scanner group `group_name` alone uploads into: `{prefix}-{24 hex}`.
+
+    A valid container name (3-63 of a-z, 0-9, single hyphens) whenever `prefix` is one of at most
+    MAX_UPLOADS_CONTAINER_PREFIX_CHARS characters (core.settings checks UPLOADS_CONTAINER so).
+    """
+    if len(prefix) > MAX_UPLOADS_CONTAINER_PREFIX_CHARS:
+        raise ValueError(f"uploads container prefix longer than {MAX_UPLOADS_CONTAINER_PREFIX_CHARS} characters")
+    return f"{prefix}-{_digest('uploads', group_name)[:UPLOADS_CONTAINER_HASH_CHARS]}"
 
 
 def image_key(canonical_ref: str, digest: str | None = None) -> str:

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, SecretStr
 
+from core.naming import MAX_UPLOADS_CONTAINER_PREFIX_CHARS
+
 Problem = tuple[str, str]
 """(VARIABLE, reason) of one missing or invalid setting; the reason never echoes the value."""
 
@@ -115,6 +117,14 @@ SettingName = Annotated[str, matching(SETTING_NAME.pattern, "app setting name (l
 HostName = Annotated[str, matching(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", "host name")]
 BlobContainerName = Annotated[
     str, matching(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}", "blob container name (3-63 a-z, 0-9, single -)")
+]
+UploadsContainerPrefix = Annotated[
+    str,
+    matching(
+        rf"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){{2,{MAX_UPLOADS_CONTAINER_PREFIX_CHARS - 1}}}",
+        f"uploads container prefix (3-{MAX_UPLOADS_CONTAINER_PREFIX_CHARS} a-z, 0-9, single -; "
+        "each scanner group uploads into <prefix>-<24 hex>)",
+    ),
 ]
 TableName = Annotated[str, matching(r"[A-Za-z][A-Za-z0-9]{2,62}", "table name (3-63 letters/digits, letter first)")]
 TaskHubName = Annotated[str, matching(r"[A-Za-z][A-Za-z0-9]{2,44}", "task hub name (3-45 letters/digits)")]

@@ -51,6 +51,7 @@ from core.setting_types import (
     StorageConnection,
     TableName,
     TaskHubName,
+    UploadsContainerPrefix,
     Url,
     UserIdentityId,
     matching,
@@ -188,7 +189,7 @@ class Settings(BaseModel):
     results_storage_connection: SettingName = DEFAULT_STORAGE_CONNECTION
     storage: StorageConnection
     results_container: BlobContainerName = "scan-reports"
-    uploads_container: BlobContainerName = "scan-uploads"
+    uploads_container: UploadsContainerPrefix = "scan-uploads"  # a prefix: core.naming.uploads_container_name
     cache_table: TableName = "imagecache"
     scans_table: TableName = "scans"
     upload_sas_minutes: int = Field(default=DEFAULT_SCAN_TIMEOUT_SECONDS // 60 + SAS_MARGIN_MINUTES, ge=5)

@@ -114,6 +114,8 @@ def test_all_invalid_variables_are_reported_together_without_values() -> None:
         ({"QSCANNER_SHA256": "abc"}, "QSCANNER_SHA256"),
         ({"EVENTHUB_CONNECTION": "Endpoint=sb://x/;SharedAccessKey=y"}, "EVENTHUB_CONNECTION"),
         ({"RESULTS_CONTAINER": "Scan_Reports"}, "RESULTS_CONTAINER"),
+        ({"UPLOADS_CONTAINER": "u" * 39}, "UPLOADS_CONTAINER"),  # <prefix>-<24 hex> would pass 63 characters
+        ({"UPLOADS_CONTAINER": "scan-uploads-"}, "UPLOADS_CONTAINER"),  # <prefix>-<hex> would have a double hyphen
         ({"SCANNER_IDENTITY_RESOURCE_ID": "/subscriptions/x"}, "SCANNER_IDENTITY_RESOURCE_ID"),
     ],
 )
