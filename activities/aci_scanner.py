@@ -19,9 +19,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 from activities import names
 from activities.activity_registry import activity_registrar, validated
 from activities.clients import ArmError, classify, container_instances
-from activities.storage_clients import make_upload_sas
+from activities.storage_clients import create_uploads_container, make_upload_sas
 from core.janitor import ScannerGroupInfo
-from core.naming import SCANNER_GROUP_PREFIX
+from core.naming import SCANNER_GROUP_NAME_PATTERN, SCANNER_GROUP_PREFIX
 from core.scanner_spec import (
     SCANNER_CONTAINER_NAME,
     TAG_CREATED,
@@ -33,7 +33,7 @@ from core.scanner_spec import (
 )
 from core.settings import Settings, get_settings
 
-GROUP_NAME_PATTERN = r"^qscan-[a-z0-9-]{1,57}$"
+GROUP_NAME_PATTERN = SCANNER_GROUP_NAME_PATTERN
 DEFAULT_LOG_TAIL_LINES = 200
 MAX_LOG_CHARS = 8_000  # activity outputs live in orchestration history: keep them small
 MAX_IMAGES = 60
@@ -188,8 +188,9 @@ def _get(settings: Settings, name: str) -> aci.ContainerGroup | None:
 def create_scanner_group(settings: Settings, request: CreateScannerGroupRequest) -> ScannerState:
     """Create the group unless it already exists for this instance (then return its state); never waits for it.
 
-    One GET (is it there?) and one PUT. A group of that name owned by another instance raises
-    `ScannerGroupCollision`; ACI's quota refusal raises `ScannerQuotaError` (retryable, later).
+    One GET (is it there?) and one PUT. Before the PUT, the group's own uploads container is created (idempotent)
+    and the group gets a write-only SAS for that container alone. A group of that name owned by another instance
+    raises `ScannerGroupCollision`; ACI's quota refusal raises `ScannerQuotaError` (retryable, later).
     """
     existing = _get(settings, request.group_name)
     if existing is not None:
@@ -197,7 +198,9 @@ def create_scanner_group(settings: Settings, request: CreateScannerGroupRequest)
         if owner != request.instance_id:
             raise ScannerGroupCollision(409, "ScannerGroupCollision", f"{request.group_name} belongs to {owner!r}")
         return _state_of(existing, request.group_name, created=False)
-    upload = make_upload_sas(settings, request.results_prefix)
+    created_at = request.created_at or datetime.now(UTC)
+    uploads = create_uploads_container(settings, request.group_name, request.instance_id, created_at)
+    upload = make_upload_sas(settings, uploads, request.results_prefix)
     spec = build_scanner_group_spec(
         group_name=request.group_name,
         images=request.images,
@@ -205,7 +208,7 @@ def create_scanner_group(settings: Settings, request: CreateScannerGroupRequest)
         results_sas_url=upload.sas_url,
         results_prefix=request.results_prefix,
         instance_id=request.instance_id,
-        created_at=request.created_at or datetime.now(UTC),
+        created_at=created_at,
         script_text=load_scan_script(),
     )
     operations = container_instances(settings).container_groups

@@ -14,6 +14,7 @@ from activities.storage_clients import (
     StorageClients,
     read_blob,
     read_blob_tail,
+    uploads_container_of,
 )
 from core.naming import image_key
 from core.report import (
@@ -80,7 +81,8 @@ def _scanned_at(status: ScanStatus | None, now: datetime) -> datetime:
 def _collect_one(
     clients: StorageClients, settings: Settings, request: CollectRequest, index: int, item: ImageToCheck
 ) -> ImageResult:
-    uploads = clients.container(settings.uploads_container)
+    # The group's own container, not created here: once it is gone (stored, or never made) every image has no upload.
+    uploads = clients.blob_service.get_container_client(uploads_container_of(settings, request.uploads_group()))
     reports = clients.container(settings.results_container)
     base = f"{request.prefix or request.instance_id}/{index}"
     now = request.now or datetime.now(UTC)

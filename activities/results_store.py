@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from activities import names
 from activities.activity_registry import activity_registrar, validated
 from activities.results_collect import collect_results
-from activities.storage_clients import StorageClients, clients_for
+from activities.storage_clients import StorageClients, clients_for, delete_container, uploads_container_of
 from core.images import parse_image_ref
 from core.naming import image_key
 from core.report import CACHEABLE_STATUSES, ImageResult, clip_reason
@@ -142,8 +142,14 @@ def _cache_keys(result: ImageResult) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def store_results(clients: StorageClients, settings: Settings, request: StoreRequest) -> None:
-    """Idempotent: cache rows (completed/denied only), latest-result rows, and the orchestration's scan record."""
+def store_results(clients: StorageClients, settings: Settings, request: StoreRequest) -> int:
+    """Idempotent: cache rows (completed/denied only), latest-result rows, the orchestration's scan record; then
+    the uploads containers of `request.scanner_groups` are deleted (one already gone counts as done).
+
+    Returns how many uploads containers were deleted. The orchestration stores only after collect has copied the
+    reports and logs it keeps, so the uploads are no longer needed; the janitor removes those of a scan that
+    never got here.
+    """
     cache = clients.table(settings.cache_table)
     for result in request.results:
         when = _when(result, request)
@@ -153,6 +159,7 @@ def store_results(clients: StorageClients, settings: Settings, request: StoreReq
         if result.status not in ("cached", "skipped"):
             _upsert_if_newer(cache, image_key(result.image), LATEST_RESULT_ROW, result, when)
     _store_scan_record(clients.table(settings.scans_table), request)
+    return sum(delete_container(clients, uploads_container_of(settings, group)) for group in request.scanner_groups)
 
 
 def _store_scan_record(table: TableClient, request: StoreRequest) -> None:
@@ -244,11 +251,11 @@ def collect_results_activity(payload: dict[str, Any]) -> dict[str, Any]:
 
 @activity(names.STORE_RESULTS)
 def store_results_activity(payload: dict[str, Any]) -> dict[str, Any]:
-    """Activity: `StoreRequest` -> {"stored": n}."""
+    """Activity: `StoreRequest` -> {"stored": n, "uploads_deleted": n}."""
     settings = get_settings()
     request = validated(StoreRequest, payload)
-    store_results(clients_for(settings), settings, request)
-    return {"stored": len(request.results)}
+    deleted = store_results(clients_for(settings), settings, request)
+    return {"stored": len(request.results), "uploads_deleted": deleted}
 
 
 @activity(names.READ_LATEST_RESULTS)

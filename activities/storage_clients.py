@@ -1,9 +1,10 @@
-"""Blob and Table clients for the results storage account, bounded blob reads, and the scanner's write-only SAS."""
+"""Storage clients, bounded blob reads, and the per-scanner-group uploads containers with their write-only SAS."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from azure.storage.blob import (
 )
 from pydantic import SecretStr
 
+from core.janitor import ScannerGroupInfo
+from core.naming import UPLOADS_CONTAINER_HASH_CHARS, uploads_container_name
 from core.setting_types import StorageConnection
 from core.settings import Settings
 
@@ -31,6 +34,10 @@ TEXT_CONTENT = ContentSettings(content_type="text/plain; charset=utf-8")
 _ACCOUNT_NAME_KEY = "accountname"
 RANGE_NOT_SATISFIABLE = 416  # a ranged GET of an empty blob (the SDK retries without a range only when none was asked)
 _ACCOUNT_KEY_KEY = "accountkey"
+# Metadata of an uploads container (Azure returns metadata names in lower case): how the janitor knows its own.
+META_MANAGED = "qscan_managed"
+META_INSTANCE = "qscan_instance"
+META_CREATED = "qscan_created"
 
 
 class BlobTooLarge(ValueError):
@@ -164,9 +171,63 @@ def read_blob_tail(container: ContainerClient, name: str, limit: int) -> tuple[b
         return b"", False
 
 
+def uploads_container_of(settings: Settings, group_name: str) -> str:
+    """The uploads container of scanner group `group_name` (UPLOADS_CONTAINER is the prefix of its name)."""
+    return uploads_container_name(settings.uploads_container, group_name)
+
+
+def create_uploads_container(settings: Settings, group_name: str, instance_id: str, created_at: datetime) -> str:
+    """Create the group's own uploads container (an existing one is kept: a retried create reuses it); its name.
+
+    The metadata names the owning orchestration and the creation time, so the janitor can tell a leftover.
+    Not cached like `StorageClients.container`: the container is deleted again when its scan is stored.
+    """
+    name = uploads_container_of(settings, group_name)
+    metadata = {META_MANAGED: "true", META_INSTANCE: instance_id, META_CREATED: created_at.astimezone(UTC).isoformat()}
+    with contextlib.suppress(ResourceExistsError):
+        clients_for(settings).blob_service.create_container(name, metadata=metadata)
+    return name
+
+
+def delete_container(clients: StorageClients, name: str) -> bool:
+    """Delete container `name`; True when it was there, False when it was already gone (success too)."""
+    try:
+        clients.blob_service.delete_container(name)
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def _metadata_time(text: str | None) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    return when if when is None or when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def list_uploads_containers(settings: Settings) -> list[ScannerGroupInfo]:
+    """The app's per-group uploads containers, in the janitor's terms: `{prefix}-{24 hex}` with its metadata only.
+
+    Anything else that merely shares the prefix (a task hub's `-leases` container, a hand-made one) is never listed.
+    """
+    pattern = re.compile(rf"{re.escape(settings.uploads_container)}-[0-9a-f]{{{UPLOADS_CONTAINER_HASH_CHARS}}}")
+    listing = clients_for(settings).blob_service.list_containers(
+        name_starts_with=f"{settings.uploads_container}-", include_metadata=True
+    )
+    found: list[ScannerGroupInfo] = []
+    for item in listing:
+        metadata = item.metadata or {}
+        if not pattern.fullmatch(str(item.name)) or metadata.get(META_MANAGED) != "true":
+            continue
+        created = _metadata_time(metadata.get(META_CREATED)) or item.last_modified
+        found.append(ScannerGroupInfo(name=item.name, instance_id=metadata.get(META_INSTANCE), created_at=created))
+    return found
+
+
 @dataclass(frozen=True)
 class UploadTarget:
-    """Where the scanner uploads: a write-only SAS URL of the uploads container (secret) and its blob prefix."""
+    """Where a scanner group uploads: a write-only SAS URL of its own container (secret) and its blob prefix."""
 
     sas_url: SecretStr
     prefix: str
@@ -174,20 +235,19 @@ class UploadTarget:
 
 
 def make_upload_sas(
-    settings: Settings, prefix: str, *, now: datetime | None = None, minutes: int | None = None
+    settings: Settings, container_name: str, prefix: str, *, now: datetime | None = None, minutes: int | None = None
 ) -> UploadTarget:
-    """A create+write-only SAS for the uploads container, valid `minutes` (default UPLOAD_SAS_MINUTES).
+    """A create+write-only SAS for container `container_name` alone, valid `minutes` (default UPLOAD_SAS_MINUTES).
 
     Not an activity: the SAS is a secret and must never travel through orchestration history. The activity that
-    creates the scanner group calls this in-process and passes `sas_url` to the container as a `secure_value`.
-    `prefix` is the group's RESULTS_PREFIX (the instance id, or `core.scan_plan.group_prefix` for later groups).
+    creates the scanner group creates the group's own uploads container (`create_uploads_container`), calls this
+    in-process and passes `sas_url` to the container as a `secure_value`. `prefix` is the group's RESULTS_PREFIX.
     With an account key (Azurite, local) it is a service SAS; with the app's identity a user delegation SAS.
-    Blob SAS cannot be limited to a prefix (only HNS accounts have directory SAS), so the SAS covers the container;
-    it cannot read, list or delete, and the app validates every upload it reads back.
+    A container SAS cannot be narrowed to a prefix, which is why every group has a container of its own: the SAS
+    cannot read, list or delete, and it cannot touch another group's uploads.
     """
     clients = clients_for(settings)
-    container_name = settings.uploads_container
-    container = clients.container(container_name)
+    container = clients.blob_service.get_container_client(container_name)
     start = (now or datetime.now(UTC)) - SAS_CLOCK_SKEW
     expiry = start + SAS_CLOCK_SKEW + timedelta(minutes=minutes or settings.upload_sas_minutes)
     permission = ContainerSasPermissions(create=True, write=True)

@@ -7,11 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from core.naming import SCANNER_GROUP_NAME_PATTERN, scanner_group_name
 from core.report import Digest, ImageRef, ImageResult
 
 MAX_IMAGES = 500
 
 InstanceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")]
+ScannerGroupName = Annotated[str, StringConstraints(pattern=SCANNER_GROUP_NAME_PATTERN)]
 ScanOutcome = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
 
 
@@ -52,6 +54,7 @@ class CacheLookupResponse(_Payload):
 class CollectRequest(_Payload):
     """Input of `collect_results`: the images of one scanner group in SCAN_IMAGES order (upload index = position).
 
+    `scanner_group` names the group whose own uploads container is read (default: the instance's first group),
     `prefix` is the group's RESULTS_PREFIX (default: the instance id). An image without a status.json becomes
     `missing_status` (the orchestrator knows whether the group timed out or failed), with `exit_code` and `reason`
     from the container's state. `now` stamps results whose scanner times are missing or implausible.
@@ -59,12 +62,17 @@ class CollectRequest(_Payload):
 
     instance_id: InstanceId
     images: list[ImageToCheck] = Field(max_length=MAX_IMAGES)
+    scanner_group: ScannerGroupName | None = None
     prefix: InstanceId | None = None
     missing_status: Literal["failed", "timed_out"] = "failed"
     expect_report: bool = True
     exit_code: int | None = None
     reason: str | None = Field(default=None, max_length=2000)
     now: AwareDatetime | None = None
+
+    def uploads_group(self) -> str:
+        """The scanner group whose uploads container holds these images' uploads."""
+        return self.scanner_group or scanner_group_name(self.instance_id)
 
 
 class ImageResults(_Payload):
@@ -74,7 +82,11 @@ class ImageResults(_Payload):
 
 
 class StoreRequest(_Payload):
-    """Input of `store_results`: the scan record of one orchestration and its per-image results."""
+    """Input of `store_results`: the scan record of one orchestration and its per-image results.
+
+    `scanner_groups`: the groups whose uploads containers are deleted once the record is stored (collect has
+    already copied what is kept to the reports container).
+    """
 
     instance_id: InstanceId
     event: dict[str, Any] | None = None
@@ -82,6 +94,7 @@ class StoreRequest(_Payload):
     started_at: AwareDatetime | None = None
     finished_at: AwareDatetime | None = None
     results: list[ImageResult] = Field(max_length=MAX_IMAGES)
+    scanner_groups: list[ScannerGroupName] = Field(default_factory=list, max_length=MAX_IMAGES)
 
 
 class LatestRequest(_Payload):

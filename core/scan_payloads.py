@@ -63,6 +63,7 @@ def collect_input(
     request = CollectRequest(
         instance_id=instance_id,
         images=list(group.images),
+        scanner_group=group.name,
         prefix=group.prefix,
         missing_status="timed_out" if timed_out else "failed",
         exit_code=None if timed_out or verdict is None else verdict.exit_code,
@@ -80,8 +81,9 @@ def store_input(
     status: str,
     started_at: datetime,
     finished_at: datetime,
+    scanner_groups: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Input of `store_results`: the scan record and its per-image results."""
+    """Input of `store_results`: the scan record, its per-image results and the groups whose uploads go."""
     request = StoreRequest(
         instance_id=instance_id,
         event=dict(target),
@@ -89,6 +91,7 @@ def store_input(
         started_at=started_at,
         finished_at=finished_at,
         results=results,
+        scanner_groups=list(scanner_groups),
     )
     return request.model_dump(mode="json")
 

@@ -331,14 +331,20 @@ class ScanRun:
         )
 
     def store_and_clean_up(self) -> Steps:
-        """Store the record, notify and delete every group in one fan-out; then release leases and quota."""
+        """Store (and drop the uploads), notify and delete every group in one fan-out; then release leases, quota."""
         results = self.ordered_results()
         self.finish(*results)
         self.status("storing")
         target = self.request.target.model_dump(mode="json")
         status = scan_output(target, results, error=self.error)["status"]
         record = store_input(
-            self.instance_id, target, results, status=status, started_at=self.started_at, finished_at=self.now()
+            self.instance_id,
+            target,
+            results,
+            status=status,
+            started_at=self.started_at,
+            finished_at=self.now(),
+            scanner_groups=[g.name for g in self.groups],
         )
         alert = notify_input(self.instance_id, target, results, self.options.notify_severity_threshold)
         store = call(self.context, activity.STORE_RESULTS, record)

@@ -29,7 +29,7 @@ import requests
 
 from activities import clients as arm_clients
 from activities.notifications import SIGNATURE_HEADER
-from activities.storage_clients import clients_for
+from activities.storage_clients import clients_for, uploads_container_of
 from core.scanner_spec import SCANNER_COMMAND
 from core.settings import Settings, get_settings
 from devhost.armsim import ArmSimulator, Scenario
@@ -302,16 +302,21 @@ def test_secrets_reach_aci_only_as_secure_values(run: CanaryRun) -> None:
         assert run.leaks(json.dumps(put)) == []
 
 
-def test_the_upload_sas_is_create_write_only_short_lived_and_scoped_to_its_container(run: CanaryRun) -> None:
+def test_the_upload_sas_is_create_write_only_short_lived_and_scoped_to_its_groups_container(run: CanaryRun) -> None:
     lifetime = timedelta(minutes=run.settings.upload_sas_minutes)
-    for url in run.sas_urls:
-        parts = urlsplit(url)
+    puts = [e for e in run.arm if e.method == "PUT" and "/containergroups/" in e.path.lower() and e.request_body]
+    containers: dict[str, str] = {}
+    for put in puts:
+        group = put.path.rstrip("/").rsplit("/", 1)[1]
+        parts = urlsplit(_env_of(json.loads(put.request_body))["RESULTS_SAS_URL"])
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         assert query["sp"] == "cw" and query["sr"] == "c"
-        assert parts.path == f"/{CANARY_ACCOUNT}/{run.settings.uploads_container}"
+        assert parts.path == f"/{CANARY_ACCOUNT}/{uploads_container_of(run.settings, group)}"
+        containers[group] = parts.path
         starts = datetime.fromisoformat(query["st"].replace("Z", "+00:00"))
         expires = datetime.fromisoformat(query["se"].replace("Z", "+00:00"))
         assert expires - starts <= lifetime + timedelta(minutes=5)  # plus the clock-skew allowance
+    assert len(containers) >= 2 and len(set(containers.values())) == len(containers)  # one container per group
 
 
 def test_arm_never_shows_a_secret_back(run: CanaryRun) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from azure.storage.blob import ContainerClient
@@ -23,6 +24,7 @@ from activities.aci_scanner import (
     redact,
 )
 from activities.clients import ArmRetryableError, ScannerQuotaError
+from activities.storage_clients import META_INSTANCE, uploads_container_of
 from core.naming import scanner_group_name
 from core.settings import Settings, get_settings
 from devhost.armsim import ArmSimulator, Scenario
@@ -69,7 +71,8 @@ def settings(sim: ArmSimulator, azurite: Azurite) -> Settings:
 
 @pytest.fixture
 def uploads(settings: Settings, azurite: Azurite) -> ContainerClient:
-    return ContainerClient.from_connection_string(azurite.connection_string, settings.uploads_container)
+    """The uploads container of GROUP, with the app's (full) access."""
+    return ContainerClient.from_connection_string(azurite.connection_string, uploads_container_of(settings, GROUP))
 
 
 def request(images: list[str], instance: str = INSTANCE, prefix: str | None = None) -> CreateScannerGroupRequest:
@@ -132,6 +135,19 @@ def test_secrets_go_to_secure_values_and_never_come_back(sim: ArmSimulator, sett
     assert {"RESULTS_SAS_URL", "QUALYS_ACCESS_TOKEN"} <= secure
     shown = json.dumps(sim.state._groups[key].view(START))
     assert "qualys-token-for-tests" not in shown and "sig=" not in shown
+
+
+def test_the_group_gets_a_write_only_sas_for_its_own_uploads_container(
+    sim: ArmSimulator, settings: Settings, uploads: ContainerClient
+) -> None:
+    create_scanner_group(settings, request([NGINX]))
+    key = next(iter(sim.state._groups))
+    stored = sim.state._groups[key].body["properties"]["containers"][0]["properties"]["environmentVariables"]
+    sas_url = urlsplit(next(v["secureValue"] for v in stored if v["name"] == "RESULTS_SAS_URL"))
+    query = parse_qs(sas_url.query)
+    assert sas_url.path.endswith(f"/{uploads.container_name}") and uploads.container_name != settings.uploads_container
+    assert (query["sr"], query["sp"]) == (["c"], ["cw"])
+    assert uploads.get_container_properties().metadata[META_INSTANCE] == INSTANCE
 
 
 def test_create_is_idempotent_for_the_same_instance(sim: ArmSimulator, settings: Settings) -> None:

@@ -149,10 +149,32 @@ def test_unexpected_blob_names_are_never_read(azurite: Azurite) -> None:
     assert result.status == "failed" and "no status.json" in (result.reason or "")
 
 
+def test_another_groups_forged_uploads_are_never_read(azurite: Azurite) -> None:
+    """A subverted scanner can write a victim's blob names only into its own container: no forged clean result.
+
+    The victim's group uploaded nothing, so its image stays without a status (timed out).
+    """
+    settings = azurite_settings(azurite)
+    victim = "scan-victim"
+    attacker = scanner_uploads(settings, "scan-attacker")
+    upload(attacker, f"{victim}/0/status.json", _status())
+    upload(attacker, f"{victim}/0/report.json", {"vulnerabilities": []})
+    scanner_uploads(settings, victim)  # the victim's group and its (empty) container exist
+    request = CollectRequest(
+        instance_id=victim, images=[ImageToCheck(image=IMAGE)], missing_status="timed_out", now=NOW
+    )
+
+    (result,) = collect_results(clients(settings), settings, request)
+
+    assert result.status == "timed_out" and "no status.json" in (result.reason or "")
+
+
 @pytest.mark.parametrize(
     "payload",
     [
         {"instance_id": "../etc", "images": [{"image": IMAGE}]},
+        {"instance_id": "scan-x", "scanner_group": "../scan-reports", "images": [{"image": IMAGE}]},
+        {"instance_id": "scan-x", "scanner_group": "qscan-A/b", "images": [{"image": IMAGE}]},
         {"instance_id": "scan-x", "prefix": "a/../../b", "images": [{"image": IMAGE}]},
         {"instance_id": "scan-x", "images": [{"image": "nginx\n--help"}]},
         {"instance_id": "scan-x", "images": [{"image": IMAGE, "digest": "sha256:../../x"}]},

@@ -11,7 +11,8 @@ import pytest
 from activities import results_store
 from activities.results_collect import collect_results
 from activities.results_store import get_latest_result, get_scan_record, lookup_cache, store_results
-from core.naming import image_key
+from activities.storage_clients import list_uploads_containers
+from core.naming import image_key, scanner_group_name
 from core.report import ImageResult
 from core.results import CacheLookupRequest, CollectRequest, ImageToCheck, StoreRequest
 from core.settings import get_settings
@@ -181,6 +182,34 @@ def test_store_is_idempotent_and_readable(azurite: Azurite) -> None:
     assert len(rows) == 4
 
 
+def test_store_drops_the_groups_uploads_containers_once_collected(azurite: Azurite) -> None:
+    """Collect copies what is kept; store then deletes each group's uploads container, and a retry still works."""
+    settings = azurite_settings(azurite)
+    groups = {scanner_group_name("scan-drop"): NGINX, scanner_group_name("scan-drop:1"): REDIS}
+    collected: list[ImageResult] = []
+    for group, image in groups.items():
+        scanner = scanner_uploads(settings, "scan-drop", group)  # same blob names: each group has its container
+        upload(scanner, "scan-drop/0/status.json", _status(image, 0))
+        upload(scanner, "scan-drop/0/report.json", REPORT)
+        request = CollectRequest(
+            instance_id="scan-drop", images=[ImageToCheck(image=image)], scanner_group=group, now=NOW
+        )
+        collected += collect_results(clients(settings), settings, request)
+    store = _store("scan-drop", *collected).model_copy(update={"scanner_groups": list(groups)})
+
+    assert store_results(clients(settings), settings, store) == 2
+    assert store_results(clients(settings), settings, store) == 0  # a retried store: already gone is done
+    assert list_uploads_containers(settings) == []
+    record = get_scan_record(clients(settings), settings, "scan-drop")
+    assert record is not None and [(r.image, r.status) for r in record.results] == [
+        (NGINX, "completed"),
+        (REDIS, "completed"),
+    ]
+    reports = clients(settings).container(settings.results_container)
+    kept = [r.report.rsplit(f"/{settings.results_container}/", 1)[1] for r in record.results if r.report]
+    assert len(kept) == 2 and all(reports.get_blob_client(name).exists() for name in kept)
+
+
 def test_a_late_replay_never_overwrites_a_newer_result(azurite: Azurite) -> None:
     settings = azurite_settings(azurite)
     newer = _result(NGINX, "completed", NOW, instance_id="scan-new")
@@ -246,7 +275,7 @@ def app_environment(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterat
 def test_activity_shells_take_and_return_json() -> None:
     request = _store("scan-json", _result(NGINX, "completed", NOW))
     stored = results_store.store_results_activity(request.model_dump(mode="json"))
-    assert stored == {"stored": 1}
+    assert stored == {"stored": 1, "uploads_deleted": 0}
     payload = {"images": [{"image": NGINX, "digest": DIGEST}], "cache_hours": 24, "now": NOW.isoformat()}
     answer = results_store.lookup_cache_activity(payload)
     assert answer["images"][0]["hit"] is True

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.storage.blob import ContainerClient
 
-from activities.storage_clients import StorageClients, clients_for, make_upload_sas
+from activities.storage_clients import StorageClients, clients_for, create_uploads_container, make_upload_sas
+from core.naming import scanner_group_name
 from core.settings import Settings, load_settings
 from devhost.azurite import Azurite
 
@@ -44,9 +46,14 @@ def clients(settings: Settings) -> StorageClients:
     return clients_for(settings)
 
 
-def scanner_uploads(settings: Settings, instance_id: str) -> ContainerClient:
-    """The uploads container as the scanner sees it: through the write-only SAS only."""
-    target = make_upload_sas(settings, instance_id)
+def scanner_uploads(settings: Settings, instance_id: str, group_name: str | None = None) -> ContainerClient:
+    """A scanner group's uploads container (default: the instance's first group) as the scanner sees it.
+
+    Created as the create-group activity does, then reached through its write-only SAS only.
+    """
+    group = group_name or scanner_group_name(instance_id)
+    container = create_uploads_container(settings, group, instance_id, datetime.now(UTC))
+    target = make_upload_sas(settings, container, instance_id)
     return ContainerClient.from_container_url(target.sas_url.get_secret_value())
 
 
