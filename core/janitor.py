@@ -1,4 +1,4 @@
-"""Which scanner groups the janitor deletes: old enough, and not owned by a live orchestration (pure)."""
+"""Which scanner groups (and uploads containers) the janitor deletes: old enough, no live orchestration (pure)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ LIVE_RUNTIME_STATUSES = frozenset({"Pending", "Running", "ContinuedAsNew", "Susp
 
 
 class ScannerGroupInfo(BaseModel):
-    """A scanner group as listed: its name, the orchestration in its tag, and when it was created."""
+    """A scanner group (or its uploads container) as listed: name, owning orchestration, when it was created."""
 
     model_config = ConfigDict(frozen=True)
 

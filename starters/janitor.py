@@ -3,7 +3,9 @@
 A group is deleted when it is older than SCAN_TIMEOUT + JANITOR_GRACE_MINUTES and the orchestration named in its
 tag is not Pending/Running (finished, failed, terminated, purged or unknown). The orchestration deletes its own
 groups on every path; the janitor is the safety net for a crashed host, a lost delete or a create that landed after
-the orchestration gave up.
+the orchestration gave up. The same rule, on the owner and creation time in their metadata, removes the groups'
+uploads containers (`{UPLOADS_CONTAINER}-<24 hex>`) that the store step did not delete (e.g. a terminated or purged
+orchestration).
 
 It is a client function that calls the ARM list/delete functions directly rather than through an orchestration:
 the work is a bounded loop with no waiting, so durable history would only add cost. Another run retries anything
@@ -23,6 +25,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities.aci_scanner import delete_scanner_group, list_scanner_group_infos
+from activities.storage_clients import clients_for, delete_container, list_uploads_containers
 from core.janitor import JanitorDecision, ScannerGroupInfo, decide
 from core.settings import Settings, get_settings, load_janitor_binding
 
@@ -41,10 +44,11 @@ class StatusReader(Protocol):
 
 @dataclass
 class ScannerGroupStore:
-    """Lists and deletes scanner groups (blocking ARM calls; run them off the event loop)."""
+    """Lists and deletes scanner groups, or their uploads containers (blocking calls; run off the event loop)."""
 
     list_groups: Callable[[], Sequence[ScannerGroupInfo]]
     delete_group: Callable[[str], object]
+    summary: str = "janitor: %d scanner group(s), %d deleted, %d failed"
 
 
 @dataclass
@@ -62,35 +66,57 @@ async def _runtime_status(client: StatusReader, instance_id: str) -> str | None:
     return None if runtime is None else str(getattr(runtime, "value", runtime))
 
 
-async def sweep(client: StatusReader, store: ScannerGroupStore, settings: Settings, now: datetime) -> JanitorReport:
-    """One janitor run: list, decide, delete; a failed delete is logged and left for the next run."""
+async def sweep(
+    client: StatusReader,
+    store: ScannerGroupStore,
+    settings: Settings,
+    now: datetime,
+    *,
+    uploads: ScannerGroupStore | None = None,
+) -> JanitorReport:
+    """One janitor run: list, decide, delete the scanner groups, then the same for `uploads` (their containers).
+
+    A failed delete is logged and left for the next run. Each orchestration's status is asked once.
+    """
+    report = JanitorReport()
+    statuses: dict[str, str | None] = {}
+    for each in (store, uploads):
+        if each is not None:
+            await _sweep_one(each, client=client, settings=settings, now=now, statuses=statuses, report=report)
+    return report
+
+
+async def _sweep_one(
+    store: ScannerGroupStore,
+    *,
+    client: StatusReader,
+    settings: Settings,
+    now: datetime,
+    statuses: dict[str, str | None],
+    report: JanitorReport,
+) -> None:
     groups = await asyncio.to_thread(store.list_groups)
-    owners = sorted({g.instance_id for g in groups if g.instance_id})
-    statuses = {instance_id: await _runtime_status(client, instance_id) for instance_id in owners}
-    report = JanitorReport(
-        decisions=decide(
-            groups,
-            statuses,
-            now=now,
-            scan_timeout_s=settings.scan_timeout,
-            grace_minutes=settings.janitor_grace_minutes,
-        )
+    for instance_id in sorted({g.instance_id for g in groups if g.instance_id} - set(statuses)):
+        statuses[instance_id] = await _runtime_status(client, instance_id)
+    decisions = decide(
+        groups, statuses, now=now, scan_timeout_s=settings.scan_timeout, grace_minutes=settings.janitor_grace_minutes
     )
-    for decision in report.decisions:
+    report.decisions += decisions
+    deleted = failed = 0
+    for decision in decisions:
         if not decision.delete:
             continue
         try:
             await asyncio.to_thread(store.delete_group, decision.name)
         except Exception as error:  # one bad group must not stop the sweep
             report.failed.append(decision.name)
+            failed += 1
             logger.warning("janitor: could not delete %s: %s", decision.name, type(error).__name__)
             continue
         report.deleted.append(decision.name)
+        deleted += 1
         logger.info("janitor: deleted %s (%s)", decision.name, decision.reason)
-    logger.info(
-        "janitor: %d scanner group(s), %d deleted, %d failed", len(groups), len(report.deleted), len(report.failed)
-    )
-    return report
+    logger.info(store.summary, len(groups), deleted, failed)
 
 
 def arm_group_store(settings: Settings) -> ScannerGroupStore:
@@ -101,12 +127,23 @@ def arm_group_store(settings: Settings) -> ScannerGroupStore:
     )
 
 
+def uploads_container_store(settings: Settings) -> ScannerGroupStore:
+    """The scanner groups' uploads containers (only `{prefix}-<24 hex>` with the app's metadata are listed)."""
+    return ScannerGroupStore(
+        list_groups=lambda: list_uploads_containers(settings),
+        delete_group=lambda name: delete_container(clients_for(settings), name),
+        summary="janitor: %d uploads container(s), %d deleted, %d failed",
+    )
+
+
 @bp.function_name(JANITOR_FUNCTION)  # type: ignore[untyped-decorator]
 @bp.timer_trigger(arg_name="timer", schedule=load_janitor_binding().janitor_schedule, run_on_startup=False)  # type: ignore[untyped-decorator]
 @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
 async def janitor(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    """Delete forgotten scanner groups (see the module docstring)."""
+    """Delete forgotten scanner groups, then forgotten uploads containers (see the module docstring)."""
     settings = get_settings()
     if timer.past_due:
         logger.info("janitor: run is past due")
-    await sweep(client, arm_group_store(settings), settings, datetime.now(UTC))
+    await sweep(
+        client, arm_group_store(settings), settings, datetime.now(UTC), uploads=uploads_container_store(settings)
+    )

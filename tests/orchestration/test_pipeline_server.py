@@ -12,6 +12,7 @@ import requests
 
 from activities import clients as arm_clients
 from activities.aci_scanner import CreateScannerGroupRequest, create_scanner_group
+from activities.storage_clients import list_uploads_containers, uploads_container_of
 from core.naming import instance_id_for, scanner_group_name
 from core.settings import get_settings
 from devhost.armsim import ArmSimulator, Scenario
@@ -118,3 +119,6 @@ def test_janitor_deletes_old_groups_of_dead_orchestrations_only(stack: tuple[Dev
     remaining = sim.state.group_names()
     assert scanner_group_name("forgotten") not in remaining
     assert scanner_group_name("young") in remaining
+    containers = {info.name for info in list_uploads_containers(settings)}  # each create made one
+    assert uploads_container_of(settings, scanner_group_name("forgotten")) not in containers
+    assert uploads_container_of(settings, scanner_group_name("young")) in containers

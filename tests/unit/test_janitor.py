@@ -106,3 +106,42 @@ def test_sweep_deletes_only_stale_groups_and_survives_a_failed_delete() -> None:
     assert deleted == report.deleted == ["qscan-done"]
     assert report.failed == ["qscan-stuck"]
     assert sorted(client.asked) == ["a", "b", "c"]
+
+
+def test_sweep_then_clears_uploads_containers_by_the_same_rule_asking_each_owner_once() -> None:
+    import asyncio
+
+    from core.settings import load_settings
+    from starters.janitor import ScannerGroupStore, sweep
+
+    groups = [ScannerGroupInfo(name="qscan-done", instance_id="a", created_at=OLD)]
+    containers = [
+        ScannerGroupInfo(name="scan-uploads-done", instance_id="a", created_at=OLD),
+        ScannerGroupInfo(name="scan-uploads-live", instance_id="b", created_at=OLD),
+        ScannerGroupInfo(name="scan-uploads-young", instance_id="c", created_at=NOW),
+    ]
+    deleted: list[str] = []
+    settings = load_settings(
+        {
+            "QUALYS_POD": "US1",
+            "QUALYS_ACCESS_TOKEN": "t",
+            "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",
+            "SCANNER_RESOURCE_GROUP": "rg",
+            "SCANNER_LOCATION": "westeurope",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        }
+    )
+    client = FakeClient({"a": "Terminated", "b": "Running"})
+    uploads = ScannerGroupStore(
+        lambda: containers, deleted.append, summary="janitor: %d container(s), %d deleted, %d failed"
+    )
+    report = asyncio.run(
+        sweep(client, ScannerGroupStore(lambda: groups, deleted.append), settings, NOW, uploads=uploads)
+    )
+    assert deleted == report.deleted == ["qscan-done", "scan-uploads-done"]
+    assert [d.reason for d in report.decisions[1:]] == [
+        "old and orchestration Terminated",
+        "orchestration is Running",
+        "younger than the minimum age",
+    ]
+    assert sorted(client.asked) == ["a", "b", "c"]
