@@ -4,10 +4,11 @@ param tags object
 param storageAccountName string
 param deploymentContainerName string
 param resultsContainerName string
+@description('Prefix of the scanner inboxes: each scanner group uploads into its own container <prefix>-<24 hex>, made and deleted by the app.')
 param uploadsContainerName string
 param tableNames array
 
-@description('Days after which blobs in the scanner inbox (uploads container) are deleted; the app copies what it keeps.')
+@description('Days after which blobs left in a scanner inbox (uploads container) are deleted; the app copies what it keeps.')
 @minValue(1)
 param uploadsRetentionDays int = 7
 
@@ -87,14 +88,6 @@ resource resultsContainer 'Microsoft.Storage/storageAccounts/blobServices/contai
   }
 }
 
-resource uploadsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: uploadsContainerName
-  properties: {
-    publicAccess: 'None'
-  }
-}
-
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -107,7 +100,10 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
   }
 ]
 
-// The scanner inbox only holds what the scanner uploaded until the app has collected it.
+// The scanner inboxes only hold what a scanner uploaded until the app has collected it. The app deletes each
+// group's container once its results are stored, the janitor the ones a stopped orchestration left; this rule is
+// the backstop for their blobs. No trailing '/': the prefix matches the blobs of every <prefix>-<24 hex> container
+// (and of the single <prefix> container that versions before per-group containers used).
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -124,7 +120,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
                 'blockBlob'
               ]
               prefixMatch: [
-                '${uploadsContainerName}/'
+                uploadsContainerName
               ]
             }
             actions: {
@@ -139,9 +135,6 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
       ]
     }
   }
-  dependsOn: [
-    uploadsContainer
-  ]
 }
 
 output storageAccountName string = storage.name

@@ -22,7 +22,8 @@ def test_storage_account_is_identity_only_tls12_https_and_private_blobs():
 
 def test_every_blob_container_is_private():
     containers = bicep_file(STORAGE).resources("Microsoft.Storage/storageAccounts/blobServices/containers")
-    assert {c.name for c in containers} == {"deploymentContainer", "resultsContainer", "uploadsContainer"}
+    # The scanner groups' uploads containers are made (private, no public access) and deleted by the app.
+    assert {c.name for c in containers} == {"deploymentContainer", "resultsContainer"}
     assert all(c.value("properties", "publicAccess") == "None" for c in containers)
 
 
@@ -55,9 +56,10 @@ def test_storage_account_name_is_st_plus_unique_string():
 
 
 def test_uploads_inbox_expires():
+    """The rule covers every per-group container `<prefix>-<24 hex>`: a bare prefix, no trailing '/'."""
     policy = bicep_file(STORAGE).declaration("lifecycle").value("properties", "policy")
     (rule,) = policy["rules"]
-    assert rule["definition"]["filters"]["prefixMatch"] == [Expression("'${uploadsContainerName}/'")]
+    assert rule["definition"]["filters"]["prefixMatch"] == [Expression("uploadsContainerName")]
     assert "delete" in rule["definition"]["actions"]["baseBlob"]
 
 
