@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -234,6 +235,13 @@ class UploadTarget:
     expires_at: datetime
 
 
+def _sas_protocol(url: str) -> str | None:
+    """https only, except an http emulator on loopback (Azurite), which cannot serve https SAS requests."""
+    parsed = urlsplit(url)
+    loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
+    return None if parsed.scheme == "http" and loopback else "https"
+
+
 def make_upload_sas(
     settings: Settings, container_name: str, prefix: str, *, now: datetime | None = None, minutes: int | None = None
 ) -> UploadTarget:
@@ -259,7 +267,7 @@ def make_upload_sas(
             permission=permission,
             start=start,
             expiry=expiry,
-            protocol=None,
+            protocol=_sas_protocol(container.url),
         )
     else:
         delegation_key = clients.blob_service.get_user_delegation_key(key_start_time=start, key_expiry_time=expiry)

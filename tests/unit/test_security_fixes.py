@@ -1,4 +1,4 @@
-"""Regression tests of the security audit's fixes in pure code (see .notes/k-findings.md)."""
+"""Regression tests of the security audit's fixes in pure code (the findings are listed in docs/security.md)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,11 @@ def test_settings_errors_never_echo_a_value() -> None:
         load_settings(bad)
     assert len(raised.value.problems) >= len(bad) - 1
     assert CANARY not in str(raised.value) and CANARY not in repr(raised.value.problems)
+
+
+def test_an_account_key_upload_sas_allows_http_only_to_a_loopback_emulator() -> None:
+    from activities.storage_clients import _sas_protocol
+
+    assert _sas_protocol("http://127.0.0.1:10000/devstoreaccount1/scan-uploads-x") is None
+    assert _sas_protocol("https://account.blob.core.windows.net/scan-uploads-x") == "https"
+    assert _sas_protocol("http://account.blob.core.windows.net/scan-uploads-x") == "https"
