@@ -39,6 +39,8 @@ from devhost.triggers import (
 
 ACCESS_LOG = logging.getLogger("devhost.access")
 LOG = logging.getLogger("devhost.server")
+MAX_REQUEST_BYTES = 100 * 1024 * 1024
+"""The Functions host's default limit on an HTTP request body (maxRequestBodySize, 100 MB)."""
 ORCHESTRATION_TRIGGER = "orchestrationTrigger"
 INVOCATION_HEADER = "x-devhost-invocation-id"
 DEFAULT_TASK_HUB = "DevHostHub"
@@ -169,7 +171,7 @@ class DevHostServer:
         self.stop()
 
     async def _open(self) -> None:
-        app = web.Application(middlewares=[_access_log])
+        app = web.Application(middlewares=[_access_log], client_max_size=MAX_REQUEST_BYTES)
         app.router.add_route("*", WEBHOOK_PATH + "/{tail:.*}", self._durable_api.handle)
         app.router.add_route("*", RPC_PATH + "{tail:.*}", self._durable_api.handle)
         app.router.add_post("/admin/functions/{name}", self._admin_invoke)
@@ -229,6 +231,9 @@ class DevHostServer:
         origin = f"{request.url.scheme}://{request.url.host}:{request.url.port}"
         try:
             functions_request = await to_functions_request(request, route_params)
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"error": f"request body over {MAX_REQUEST_BYTES} bytes"}, status=413)
+        try:
             result = await invoke(spec, functions_request, self.client_binding_for(origin))
             return to_aiohttp_response(result)
         except Exception:
