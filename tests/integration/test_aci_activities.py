@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,20 +47,6 @@ SCENARIO = Scenario.model_validate(
         },
     }
 )
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(START)
-
-
-@pytest.fixture
-def sim(clock: VirtualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmSimulator]:
-    with ArmSimulator(SCENARIO, clock=clock) as running:
-        point_process_at(running, monkeypatch)
-        clients.reset_cache()
-        yield running
-    clients.reset_cache()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as aci
 
 from devhost.armsim import ArmSimulator, Scenario
-from devhost.armsim.testing import SCANNER_RESOURCE_GROUP, SUBSCRIPTION_ID, point_process_at, resource_id, sdk_kwargs
+from devhost.armsim.testing import SCANNER_RESOURCE_GROUP, SUBSCRIPTION_ID, resource_id, sdk_kwargs
 from devhost.clock import VirtualClock
 
 START = datetime(2026, 10, 2, 8, 0, tzinfo=UTC)
@@ -30,18 +29,6 @@ SCENARIO = Scenario.model_validate(
         "scans": {"default": {"result": "ok", "duration_s": 60}},
     }
 )
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(START)
-
-
-@pytest.fixture
-def sim(clock: VirtualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmSimulator]:
-    with ArmSimulator(SCENARIO, clock=clock) as running:
-        point_process_at(running, monkeypatch)
-        yield running
 
 
 @pytest.fixture

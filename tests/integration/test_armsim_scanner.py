@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,18 +38,6 @@ SCENARIO = Scenario.model_validate(
         },
     }
 )
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(START)
-
-
-@pytest.fixture
-def sim(clock: VirtualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmSimulator]:
-    with ArmSimulator(SCENARIO, clock=clock) as running:
-        point_process_at(running, monkeypatch)
-        yield running
 
 
 @pytest.fixture
