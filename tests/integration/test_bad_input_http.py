@@ -10,17 +10,12 @@ import pytest
 import requests
 
 from core.report import MAX_REASON_CHARS
-from core.settings import get_settings
-from devhost.armsim import ArmSimulator, Scenario
-from devhost.armsim.testing import SCANNER_RESOURCE_GROUP, SUBSCRIPTION_ID, point_process_at, resource_id
+from devhost.armsim import Scenario
+from devhost.armsim.testing import SCANNER_RESOURCE_GROUP, SUBSCRIPTION_ID, resource_id
 from devhost.azurite import Azurite
-from devhost.clock import RealClock, VirtualClock, install
-from devhost.engine import DurableEngine
-from devhost.functions import load_app
 from devhost.server import DevHostServer
-from devhost.triggers import specs_from_index
 from starters.http_api import MAX_BODY_BYTES, scan_input_from_body
-from tests.orchestration.pipeline_support import APP_SPEC, START, pipeline_env
+from tests.orchestration.pipeline_support import START, serving_pipeline
 
 pytestmark = pytest.mark.azurite
 ACI = "Microsoft.ContainerInstance/containerGroups"
@@ -116,22 +111,8 @@ WRONG_TYPES: list[Any] = [
 
 @pytest.fixture(scope="module")
 def server(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHostServer]:
-    clock = VirtualClock(START)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in pipeline_env(azurite).items():
-            patch.setenv(name, value)
-        index = load_app(APP_SPEC)
-        engine = DurableEngine(index, store_path=str(tmp_path_factory.mktemp("bad") / "devhost.sqlite"), clock=clock)
-        try:
-            with ArmSimulator(Scenario(), clock=clock) as sim:
-                point_process_at(sim, patch)
-                get_settings.cache_clear()
-                with DevHostServer(specs_from_index(index), engine, task_hub="BadInputTest") as running:
-                    yield running
-        finally:
-            engine.close()
-            get_settings.cache_clear()
-            install(RealClock())
+    with serving_pipeline(azurite, Scenario(), tmp_path_factory.mktemp("bad"), task_hub="BadInputTest") as (running, _):
+        yield running
 
 
 def _instances(server: DevHostServer) -> int:

@@ -17,15 +17,11 @@ from activities.storage_clients import clients_for
 from core.report import ImageResult
 from core.results import StoreRequest
 from core.settings import get_settings
-from devhost.armsim import ArmSimulator, Scenario
-from devhost.armsim.testing import point_process_at, resource_id
+from devhost.armsim import Scenario
+from devhost.armsim.testing import resource_id
 from devhost.azurite import Azurite
-from devhost.clock import RealClock, VirtualClock, install
-from devhost.engine import DurableEngine
-from devhost.functions import load_app
 from devhost.server import DevHostServer
-from devhost.triggers import specs_from_index
-from tests.orchestration.pipeline_support import APP_SPEC, ROOT, START, needs_arm_activities, pipeline_env
+from tests.orchestration.pipeline_support import ROOT, START, needs_arm_activities, serving_pipeline
 
 pytestmark = pytest.mark.azurite
 OPENAPI = ROOT / "openapi.yaml"
@@ -37,23 +33,9 @@ SCENARIO = Scenario.model_validate({"resources": [{"id": APP_ID, "images": ["cac
 
 @pytest.fixture(scope="module")
 def server(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHostServer]:
-    clock = VirtualClock(START)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in pipeline_env(azurite).items():
-            patch.setenv(name, value)
-        index = load_app(APP_SPEC)
-        engine = DurableEngine(index, store_path=str(tmp_path_factory.mktemp("api") / "devhost.sqlite"), clock=clock)
-        try:
-            with ArmSimulator(SCENARIO, clock=clock) as sim:
-                point_process_at(sim, patch)
-                get_settings.cache_clear()
-                seed_cached_result()
-                with DevHostServer(specs_from_index(index), engine, task_hub="HttpApiTest") as running:
-                    yield running
-        finally:
-            engine.close()
-            get_settings.cache_clear()
-            install(RealClock())
+    tmp = tmp_path_factory.mktemp("api")
+    with serving_pipeline(azurite, SCENARIO, tmp, task_hub="HttpApiTest", ready=seed_cached_result) as (running, _):
+        yield running
 
 
 def seed_cached_result() -> None:

@@ -21,6 +21,8 @@ from devhost.azurite import Azurite
 from devhost.clock import RealClock, VirtualClock, install
 from devhost.engine import DurableEngine
 from devhost.functions import load_app
+from devhost.server import DevHostServer
+from devhost.triggers import specs_from_index
 
 START = datetime(2026, 10, 2, 8, 0, tzinfo=UTC)
 APP_SPEC = "function_app"
@@ -126,3 +128,24 @@ def running_pipeline(
             get_settings.cache_clear()
             arm_clients.reset_cache()
             install(RealClock())
+
+
+@contextmanager
+def serving_pipeline(
+    azurite: Azurite,
+    scenario: Scenario | dict[str, Any],
+    tmp_path: Path,
+    *,
+    task_hub: str,
+    ready: Callable[[], None] | None = None,
+    **settings: str,
+) -> Iterator[tuple[DevHostServer, Pipeline]]:
+    """`running_pipeline`, served over HTTP by devhost (its engine worker runs in the background).
+
+    `ready()` runs once the settings point at Azurite and the simulator, before the server starts (e.g. to seed data).
+    """
+    with running_pipeline(azurite, scenario, tmp_path, prepare=None, **settings) as pipeline:
+        if ready is not None:
+            ready()
+        with DevHostServer(specs_from_index(load_app(APP_SPEC)), pipeline.engine, task_hub=task_hub) as server:
+            yield server, pipeline

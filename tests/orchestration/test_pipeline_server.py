@@ -10,22 +10,17 @@ from typing import Any
 import pytest
 import requests
 
-from activities import clients as arm_clients
 from activities.aci_scanner import CreateScannerGroupRequest, create_scanner_group
 from activities.storage_clients import list_uploads_containers, uploads_container_of
 from core.naming import instance_id_for, scanner_group_name
 from core.settings import get_settings
 from devhost.armsim import ArmSimulator, Scenario
-from devhost.armsim.testing import SUBSCRIPTION_ID, point_process_at, resource_id
+from devhost.armsim.testing import SUBSCRIPTION_ID, resource_id
 from devhost.azurite import Azurite
-from devhost.clock import RealClock, VirtualClock, install
-from devhost.engine import DurableEngine
-from devhost.functions import load_app
 from devhost.server import DevHostServer
-from devhost.triggers import specs_from_index
 from starters.eventhub_starter import EVENTHUB_STARTER_FUNCTION
 from starters.janitor import JANITOR_FUNCTION
-from tests.orchestration.pipeline_support import APP_SPEC, START, pipeline_env
+from tests.orchestration.pipeline_support import START, serving_pipeline
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 WEB = resource_id("Microsoft.ContainerInstance/containerGroups", "web")
@@ -37,25 +32,12 @@ SCENARIO = Scenario.model_validate(
 
 @pytest.fixture(scope="module")
 def stack(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevHostServer, ArmSimulator]]:
-    clock = VirtualClock(START)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in pipeline_env(azurite, JANITOR_SCHEDULE="0 */10 * * * *").items():
-            patch.setenv(name, value)
-        index = load_app(APP_SPEC)
-        store = str(tmp_path_factory.mktemp("server") / "devhost.sqlite")
-        engine = DurableEngine(index, store_path=store, clock=clock)
-        try:
-            with ArmSimulator(SCENARIO, clock=clock) as sim:
-                point_process_at(sim, patch)
-                get_settings.cache_clear()
-                arm_clients.reset_cache()
-                with DevHostServer(specs_from_index(index), engine, task_hub="PipelineServer") as server:
-                    yield server, sim
-        finally:
-            engine.close()
-            get_settings.cache_clear()
-            arm_clients.reset_cache()
-            install(RealClock())
+    tmp = tmp_path_factory.mktemp("server")
+    with serving_pipeline(azurite, SCENARIO, tmp, task_hub="PipelineServer", JANITOR_SCHEDULE="0 */10 * * * *") as (
+        server,
+        pipeline,
+    ):
+        yield server, pipeline.sim
 
 
 def invoke(server: DevHostServer, function: str, trigger_input: str) -> dict[str, Any]:
