@@ -38,16 +38,22 @@ def sdk_kwargs(sim: ArmSimulator) -> dict[str, Any]:
     return {"base_url": sim.base_url, "credential_scopes": [f"{sim.base_url}/.default"], "retry_total": 0}
 
 
+BASE_APP_SETTINGS: dict[str, str] = {
+    "QUALYS_POD": "US2",
+    "QUALYS_ACCESS_TOKEN": "qualys-token-for-tests",
+    "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION_ID,
+    "SCANNER_RESOURCE_GROUP": SCANNER_RESOURCE_GROUP,
+    "SCANNER_LOCATION": "westeurope",
+}
+"""The required settings every test app gets (the token is a fake, marked as such)."""
+
+
 def settings_env(
     sim: ArmSimulator, storage_connection: str = "UseDevelopmentStorage=true", **overrides: str
 ) -> dict[str, str]:
     """The app's environment for reaching `sim` for ARM (and `storage_connection` for Blob/Table)."""
     return {
-        "QUALYS_POD": "US2",
-        "QUALYS_ACCESS_TOKEN": "qualys-token-for-tests",
-        "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION_ID,
-        "SCANNER_RESOURCE_GROUP": SCANNER_RESOURCE_GROUP,
-        "SCANNER_LOCATION": "westeurope",
+        **BASE_APP_SETTINGS,
         "AzureWebJobsStorage": storage_connection,
         "ARM_ENDPOINT": sim.base_url,
         **overrides,

@@ -16,7 +16,7 @@ from activities import clients as arm_clients
 from activities.storage_clients import StorageClients, clients_for
 from core.settings import Settings, get_settings
 from devhost.armsim import ArmSimulator, Scenario
-from devhost.armsim.testing import SCANNER_RESOURCE_GROUP, SUBSCRIPTION_ID, point_process_at
+from devhost.armsim.testing import BASE_APP_SETTINGS, point_process_at
 from devhost.azurite import Azurite
 from devhost.clock import RealClock, VirtualClock, install
 from devhost.engine import DurableEngine
@@ -37,11 +37,7 @@ def pipeline_env(azurite: Azurite, **overrides: str) -> dict[str, str]:
     """App settings for one test: its own containers and tables in the session's Azurite, no registry lookups."""
     suffix = uuid.uuid4().hex[:10]
     return {
-        "QUALYS_POD": "US2",
-        "QUALYS_ACCESS_TOKEN": "qualys-token-for-tests",
-        "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION_ID,
-        "SCANNER_RESOURCE_GROUP": SCANNER_RESOURCE_GROUP,
-        "SCANNER_LOCATION": "westeurope",
+        **BASE_APP_SETTINGS,
         "AzureWebJobsStorage": azurite.connection_string,
         "RESULTS_CONTAINER": f"reports-{suffix}",
         "UPLOADS_CONTAINER": f"uploads-{suffix}",
