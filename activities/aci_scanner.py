@@ -6,7 +6,6 @@ read and one DELETE. Errors: see activities.clients (`arm-retryable`, `aci-quota
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +21,7 @@ from activities.clients import ArmError, classify, container_instances
 from activities.storage_clients import create_uploads_container, make_upload_sas
 from core.janitor import ScannerGroupInfo
 from core.naming import SCANNER_GROUP_NAME_PATTERN, SCANNER_GROUP_PREFIX
+from core.redaction import redact
 from core.scanner_spec import (
     SCANNER_CONTAINER_NAME,
     TAG_CREATED,
@@ -37,9 +37,6 @@ GROUP_NAME_PATTERN = SCANNER_GROUP_NAME_PATTERN
 DEFAULT_LOG_TAIL_LINES = 200
 MAX_LOG_CHARS = 8_000  # activity outputs live in orchestration history: keep them small
 MAX_IMAGES = 60
-_SAS_SIGNATURE = re.compile(r"(sig=)[^&\s\"']+", re.IGNORECASE)
-REDACTED = "REDACTED"
-MIN_REDACTED_CHARS = 4  # shorter "secrets" would blank ordinary text
 
 
 class CreateScannerGroupRequest(BaseModel):
@@ -230,13 +227,6 @@ def get_scanner_state(settings: Settings, group_name: str) -> ScannerState:
     if group is None:
         return ScannerState(group_name=group_name, exists=False)
     return _state_of(group, group_name)
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """The text with `secrets` and SAS signatures blanked (a log or error must never carry a usable credential)."""
-    for secret in sorted({s for s in secrets if len(s) >= MIN_REDACTED_CHARS}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return _SAS_SIGNATURE.sub(rf"\1{REDACTED}", text)
 
 
 def scanner_secrets(settings: Settings, *extra: SecretStr) -> list[str]:

@@ -20,11 +20,11 @@ from activities.aci_scanner import (
     get_scanner_state,
     list_scanner_group_infos,
     list_scanner_groups,
-    redact,
 )
 from activities.clients import ArmRetryableError, ScannerQuotaError
 from activities.storage_clients import META_INSTANCE, uploads_container_of
 from core.naming import scanner_group_name
+from core.redaction import redact
 from core.settings import Settings, get_settings
 from devhost.armsim import ArmSimulator, Scenario
 from devhost.armsim.testing import point_process_at, settings_env, settings_for
