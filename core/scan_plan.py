@@ -111,7 +111,11 @@ def shared_result(
     """
     seen = sorted(set(holders))
     if latest is not None and latest.instance_id in seen:
-        reason = f"shared scan by {latest.instance_id}" + (f"; {latest.reason}" if latest.reason else "")
+        shared_by = f"shared scan by {latest.instance_id}"
+        if latest.reason and latest.reason.startswith(shared_by):
+            reason = latest.reason  # stored by another waiter of the same scan: already says whose scan it was
+        else:
+            reason = shared_by + (f"; {latest.reason}" if latest.reason else "")
         return latest.model_copy(update={"image": item.image, "reason": clip_reason(reason)})
     return failed_result(
         item.image, f"shared scan by {', '.join(seen) or 'another orchestration'} left no result", digest=item.digest

@@ -143,6 +143,22 @@ def test_shared_result_from_a_seen_holder_is_reused() -> None:
     assert shared.reason is not None and "shared scan by scan-holder" in shared.reason
 
 
+def test_shared_result_names_the_holder_once_when_another_waiter_stored_it() -> None:
+    item = ImageToCheck(image="docker.io/library/a:1")
+    first = shared_result(
+        item, result("docker.io/library/a:1", "completed", "scan-holder"), ["scan-holder"], instance_id="w1"
+    )
+    again = shared_result(item, first, ["scan-holder"], instance_id="w2")
+    assert again.reason == first.reason == "shared scan by scan-holder"
+    failed = ImageResult.model_validate(
+        {"image": "docker.io/library/a:1", "status": "failed", "instance_id": "scan-holder", "reason": "exit code 9"}
+    )
+    assert (
+        shared_result(item, failed, ["scan-holder"], instance_id="w3").reason
+        == "shared scan by scan-holder; exit code 9"
+    )
+
+
 def test_shared_result_from_an_older_scan_is_a_failure() -> None:
     item = ImageToCheck(image="docker.io/library/a:1")
     latest = result("docker.io/library/a:1", "completed", "scan-old")
