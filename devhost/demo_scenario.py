@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.images import InvalidImageRef, parse_image_ref
 from devhost.armsim.scenario import Scenario
 
 DESCRIPTION_KEY = "description"
@@ -42,6 +43,16 @@ class CacheSeed(BaseModel):
     status: Literal["completed", "denied"] = "completed"
     vulnerabilities: dict[SeverityName, int] = Field(default_factory=dict)
     age_hours: float = Field(default=1.0, ge=0)
+
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, value: str) -> str:
+        """The seed is stored under the image's canonical reference, so it must be one."""
+        try:
+            parse_image_ref(value)
+        except InvalidImageRef as error:
+            raise ValueError(str(error)) from None
+        return value
 
 
 @dataclass(frozen=True)

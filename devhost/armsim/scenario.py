@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from core.images import InvalidImageRef, parse_image_ref
+from core.resource_ids import InvalidResourceId, parse_resource_id
 
 ScanResult = Literal["ok", "deny", "audit", "error", "hang"]
 DEFAULT_SCAN_KEY = "default"
@@ -24,6 +27,20 @@ class ScanBehaviour(BaseModel):
     vulnerabilities: dict[str, int] = Field(default_factory=dict)
     digest: str | None = Field(default=None, description="image digest to report; a fake one derived from the ref")
 
+    @field_validator("vulnerabilities")
+    @classmethod
+    def _known_severities(cls, value: dict[str, int]) -> dict[str, int]:
+        """Severity names in any case, upper-cased; an unknown name or a negative count is an error, not a silent 0."""
+        counts: dict[str, int] = {}
+        for name, count in value.items():
+            severity = name.strip().upper()
+            if severity not in SEVERITIES:
+                raise ValueError(f"unknown severity {name!r} (use {', '.join(SEVERITIES)})")
+            if count < 0:
+                raise ValueError(f"negative count for {name!r}")
+            counts[severity] = counts.get(severity, 0) + count
+        return counts
+
 
 class DeployedResource(BaseModel):
     """A container group, container app or job that exists in the simulated subscription."""
@@ -33,6 +50,16 @@ class DeployedResource(BaseModel):
     id: str
     images: list[str] = Field(default_factory=list)
     init_images: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _target_resource_id(cls, value: str) -> str:
+        """Only the exact id of a container group, container app or job can ever be resolved by the app."""
+        try:
+            parse_resource_id(value)
+        except InvalidResourceId as error:
+            raise ValueError(f"{error} (expected the ARM id of a container group, container app or job)") from None
+        return value
 
 
 class SimSettings(BaseModel):
@@ -55,6 +82,35 @@ class Scenario(BaseModel):
     scans: dict[str, ScanBehaviour] = Field(default_factory=dict)
     messages: list[Any] = Field(default_factory=list)
 
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings_as_text(cls, value: object) -> object:
+        """App settings are text; a JSON number or boolean (`"SCAN_TIMEOUT": 600`) is taken as its text."""
+        if not isinstance(value, dict):
+            return value
+        return {key: _setting_text(item) for key, item in value.items()}
+
+    @model_validator(mode="after")
+    def _distinct_keys(self) -> Scenario:
+        """Every `scans` key but `default` is an image reference, each image once; each resource id once."""
+        seen: dict[str, str] = {}
+        for key in self.scans:
+            if key == DEFAULT_SCAN_KEY:
+                continue
+            try:
+                canonical = parse_image_ref(key.strip()).canonical
+            except InvalidImageRef as error:
+                raise ValueError(f"scans key {key!r} is not an image reference: {error}") from None
+            if canonical in seen:
+                raise ValueError(f"scans keys {seen[canonical]!r} and {key!r} are the same image {canonical}")
+            seen[canonical] = key
+        ids: set[str] = set()
+        for resource in self.resources:
+            if resource.id.lower() in ids:
+                raise ValueError(f"resource {resource.id} is listed twice")
+            ids.add(resource.id.lower())
+        return self
+
     def sim_settings(self) -> SimSettings:
         """The `ARMSIM_*` entries of `settings`, lower-cased without the prefix, as simulator knobs."""
         prefix = "ARMSIM_"
@@ -64,6 +120,15 @@ class Scenario(BaseModel):
     def app_settings(self) -> dict[str, str]:
         """The settings meant for the app (everything but the simulator knobs)."""
         return {k: v for k, v in self.settings.items() if not k.upper().startswith("ARMSIM_")}
+
+
+def _setting_text(value: object) -> object:
+    """A JSON boolean as `true`/`false`, a number as written in JSON; anything else unchanged (strings pass)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return value
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -75,6 +75,41 @@ def test_invalid_scenarios_are_refused_with_a_reason(document: object) -> None:
         parse_scenario(document)
 
 
+GROUP_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/apps/providers/Microsoft.ContainerInstance/containerGroups/web"
+)
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ({"resources": [{"id": "web", "images": ["nginx"]}]}, "not the exact id of a target resource"),
+        ({"resources": [{"id": GROUP_ID}, {"id": GROUP_ID.upper()}]}, "listed twice"),
+        ({"scans": {"not a ref!": {}}}, "scans key 'not a ref!' is not an image reference"),
+        ({"scans": {"nginx:1.27": {}, NGINX: {"result": "deny"}}}, f"the same image {NGINX}"),
+        ({"scans": {"default": {"vulnerabilities": {"SEVERE": 1}}}}, "unknown severity 'SEVERE'"),
+        ({"scans": {"default": {"vulnerabilities": {"HIGH": -1}}}}, "negative count"),
+        ({"cache": [{"image": "Not A Ref"}]}, "contains whitespace"),
+    ],
+)
+def test_scenario_mistakes_that_would_be_silently_ignored_are_refused(document: object, reason: str) -> None:
+    """A typo in an id, a scans key or a severity would otherwise just never match (or crash the seeding)."""
+    with pytest.raises(ScenarioError, match=reason):
+        parse_scenario(document)
+
+
+def test_settings_numbers_and_booleans_are_their_text_and_severities_any_case() -> None:
+    scenario = parse_scenario(
+        {
+            "settings": {"SCAN_TIMEOUT": 600, "RESOLVE_DIGESTS": False, "ARMSIM_PROVISIONING_DELAY_S": 2.5},
+            "scans": {"default": {"vulnerabilities": {"critical": 1, "High": 2}}},
+        }
+    )
+    assert scenario.sim.app_settings() == {"SCAN_TIMEOUT": "600", "RESOLVE_DIGESTS": "false"}
+    assert scenario.sim.sim_settings().provisioning_delay_s == 2.5
+    assert scenario.sim.scans["default"].vulnerabilities == {"CRITICAL": 1, "HIGH": 2}
+
+
 def test_bundled_scenarios_are_valid() -> None:
     for path in sorted((ROOT / "scenarios").glob("*.json")):
         scenario = parse_scenario(json.loads(path.read_text()), str(path))
