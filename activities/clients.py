@@ -20,10 +20,11 @@ from azure.identity import DefaultAzureCredential
 from azure.mgmt.appcontainers import ContainerAppsAPIClient
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 
+from activities import names
 from core.settings import Settings
 
 RETRYABLE_MARKER = "arm-retryable"
-QUOTA_MARKER = "aci-quota-reached"
+QUOTA_MARKER = names.ACI_QUOTA_ERROR_MARKER
 FATAL_MARKER = "arm-error"
 QUOTA_CODES = frozenset({"ContainerGroupQuotaReached", "QuotaExceeded", "StandardCoresQuotaExceeded"})
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

@@ -16,3 +16,6 @@ GET_SCANNER_STATE = "get_scanner_state"
 GET_SCANNER_LOGS = "get_scanner_logs"
 DELETE_SCANNER_GROUP = "delete_scanner_group"
 LIST_SCANNER_GROUPS = "list_scanner_groups"
+
+ACI_QUOTA_ERROR_MARKER = "aci-quota-reached"
+"""Starts the message of a create that ACI refused for quota (409): the orchestration waits and retries on it."""

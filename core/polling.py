@@ -60,6 +60,17 @@ def waiter_poll_offsets(*, initial_s: int, max_interval_s: int, timeout_s: int) 
     )
 
 
+def quota_wait_offsets(*, initial_s: int, max_interval_s: int, timeout_s: int) -> tuple[int, ...]:
+    """When to ask again for a scanner group slot (the app's gate or ACI's own quota): gaps capped, not squeezed.
+
+    Waiting for quota is the rare, bursty case; gaps up to `max_interval_s` pick a freed slot up promptly, and the
+    count stays bounded (at most WAITER_MAX_POLLS, each a timer and one entity call or one create attempt).
+    """
+    return poll_offsets(
+        initial_s=initial_s, max_interval_s=max_interval_s, timeout_s=timeout_s, max_polls=WAITER_MAX_POLLS
+    )
+
+
 def next_poll_offset(offsets: tuple[int, ...], elapsed_s: float) -> int | None:
     """The first scheduled offset after `elapsed_s`, or None once the schedule is spent."""
     for offset in offsets:

@@ -15,7 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import names as activity
-from core.polling import next_poll_offset, poll_offsets, waiter_poll_offsets
+from core.polling import next_poll_offset, poll_offsets, quota_wait_offsets, waiter_poll_offsets
 from core.report import ImageResult
 from core.results import CacheLookupRequest, CacheLookupResponse, ImageToCheck, LatestResponse
 from core.scan_input import DeploymentTarget, ScanInput
@@ -220,10 +220,7 @@ class ScanRun:
         """Ask the quota gate again with backoff; after QUOTA_WAIT_SECONDS the leased images fail."""
         self.status("waiting_for_quota")
         start = self.now()
-        offsets = poll_offsets(
-            initial_s=QUOTA_RETRY_INITIAL_SECONDS, max_interval_s=QUOTA_RETRY_MAX_SECONDS, timeout_s=QUOTA_WAIT_SECONDS
-        )
-        for offset in offsets:
+        for offset in self.quota_offsets():
             yield self.context.create_timer(start + timedelta(seconds=offset))
             reply = yield self.context.call_entity(quota_entity(), ACQUIRE_OPERATION, self.quota_input())
             if reply["granted"]:
@@ -231,6 +228,13 @@ class ScanRun:
                 return
         reason = f"no scanner group slot within {QUOTA_WAIT_SECONDS} s (MAX_CONCURRENT_SCANNER_GROUPS)"
         self.finish(*(failed_result(i.image, reason, instance_id=self.instance_id) for i in self.leased))
+
+    @staticmethod
+    def quota_offsets() -> tuple[int, ...]:
+        """The waits for a scanner group slot, the app's gate or ACI's quota (see core.polling)."""
+        return quota_wait_offsets(
+            initial_s=QUOTA_RETRY_INITIAL_SECONDS, max_interval_s=QUOTA_RETRY_MAX_SECONDS, timeout_s=QUOTA_WAIT_SECONDS
+        )
 
     def create_groups(self) -> Steps:
         """Create the scanner groups (names derive from the instance id: a retried create never makes a second)."""
@@ -243,7 +247,20 @@ class ScanRun:
         self.status("scanning")
         now = self.now()
         creates = [create_group_input(self.instance_id, group, now) for group in self.groups]
-        yield self.context.task_all([call(self.context, activity.CREATE_SCANNER_GROUP, c) for c in creates])
+        # ACI's own regional quota can refuse a create (409) even with a slot of the app's gate: wait and create
+        # again (idempotent: a group that exists for this instance is returned as it is), as the gate's wait does.
+        for offset in (0, *self.quota_offsets()):
+            if offset:
+                self.status("waiting_for_quota")
+                yield self.context.create_timer(now + timedelta(seconds=offset))
+                self.status("scanning")
+            try:
+                yield self.context.task_all([call(self.context, activity.CREATE_SCANNER_GROUP, c) for c in creates])
+                break
+            except Exception as error:
+                if activity.ACI_QUOTA_ERROR_MARKER not in str(error) or offset >= QUOTA_WAIT_SECONDS:
+                    raise
+                self.log("ACI quota reached; creating again in a while")
         self.scan_started = self.now()
         self.log("created %d scanner group(s)", len(self.groups))
 

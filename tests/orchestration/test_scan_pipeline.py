@@ -268,3 +268,14 @@ def test_quota_gate_makes_a_second_deployment_wait_for_a_slot(azurite: Azurite, 
         polls = sum(pipeline.status(i)["customStatus"]["polls"] for i in (first, second))
         assert len(timers) > polls, "besides its polls, one of them waited on a timer for the quota gate"
         assert pipeline.sim.stats()["groups"] == {"created": 2, "deleted": 2, "remaining": 0}
+
+
+def test_an_aci_quota_refusal_waits_and_creates_again_instead_of_failing(azurite: Azurite, tmp_path: Path) -> None:
+    with running_pipeline(azurite, scenario((WEB, ["nginx:1.27"])), tmp_path) as pipeline:
+        # Seven refusals outlast one create's activity retries (5 attempts): only a durable wait gets past them.
+        pipeline.sim.inject("PUT", r"/containerGroups/qscan-", 409, times=7, code="ContainerGroupQuotaReached")
+        instance_id = start_deployment(pipeline, WEB)
+        pipeline.run()
+        assert statuses(pipeline, instance_id) == {NGINX: "completed"}
+        assert pipeline.sim.stats()["groups"] == {"created": 1, "deleted": 1, "remaining": 0}
+        assert pipeline.sim.stats()["faults_served"] == 7

@@ -66,3 +66,11 @@ def test_a_scan_waiting_only_on_others_polls_with_capped_gaps_and_a_bounded_coun
     assert offsets[-1] == 1800
     assert max(gaps) <= 120
     assert len(offsets) <= WAITER_MAX_POLLS
+
+
+def test_quota_waits_keep_their_gaps_capped_instead_of_squeezing_them_into_six_polls() -> None:
+    from core.polling import WAITER_MAX_POLLS, quota_wait_offsets
+
+    offsets = quota_wait_offsets(initial_s=30, max_interval_s=300, timeout_s=1800)
+    gaps = [b - a for a, b in zip((0, *offsets), offsets, strict=False)]
+    assert offsets[-1] == 1800 and max(gaps) <= 300 and len(offsets) <= WAITER_MAX_POLLS
