@@ -16,8 +16,8 @@ import pytest
 from activities import registry
 from activities.registry import MANIFEST_MEDIA_TYPES, api_base, resolve_digest, resolve_digests
 from core.settings import get_settings
+from devhost.armsim.testing import BASE_APP_SETTINGS
 from devhost.azurite import free_port
-from tests.integration.test_results_store_support import BASE_ENV
 
 INDEX_DIGEST = "sha256:" + "c" * 64
 TOKEN = "anonymous-pull-token"
@@ -165,7 +165,7 @@ def test_api_base_defaults() -> None:
 
 def test_activity_honours_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
-        **BASE_ENV,
+        **BASE_APP_SETTINGS,
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
         "RESOLVE_DIGESTS": "false",
     }.items():

@@ -12,22 +12,15 @@ from azure.storage.blob import ContainerClient
 from activities.storage_clients import StorageClients, clients_for, create_uploads_container, make_upload_sas
 from core.naming import scanner_group_name
 from core.settings import Settings, load_settings
+from devhost.armsim.testing import BASE_APP_SETTINGS
 from devhost.azurite import Azurite
-
-BASE_ENV = {
-    "QUALYS_POD": "US1",
-    "QUALYS_ACCESS_TOKEN": "test-token",
-    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",
-    "SCANNER_RESOURCE_GROUP": "rg-scanner",
-    "SCANNER_LOCATION": "westeurope",
-}
 
 
 def azurite_env(azurite: Azurite, **extra: str) -> dict[str, str]:
     """An environment whose results storage is Azurite, with containers and tables no other test uses."""
     suffix = uuid.uuid4().hex[:10]
     return {
-        **BASE_ENV,
+        **BASE_APP_SETTINGS,
         "AzureWebJobsStorage": azurite.connection_string,
         "RESULTS_CONTAINER": f"reports-{suffix}",
         "UPLOADS_CONTAINER": f"uploads-{suffix}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,13 +15,14 @@ from activities import clients as arm_clients
 from activities.storage_clients import StorageClients, clients_for
 from core.settings import Settings, get_settings
 from devhost.armsim import ArmSimulator, Scenario
-from devhost.armsim.testing import BASE_APP_SETTINGS, point_process_at
+from devhost.armsim.testing import point_process_at
 from devhost.azurite import Azurite
 from devhost.clock import RealClock, VirtualClock, install
 from devhost.engine import DurableEngine
 from devhost.functions import load_app
 from devhost.server import DevHostServer
 from devhost.triggers import specs_from_index
+from tests.integration.test_results_store_support import azurite_env
 
 START = datetime(2026, 10, 2, 8, 0, tzinfo=UTC)
 APP_SPEC = "function_app"
@@ -35,18 +35,7 @@ needs_arm_activities = pytest.mark.skipif(
 
 def pipeline_env(azurite: Azurite, **overrides: str) -> dict[str, str]:
     """App settings for one test: its own containers and tables in the session's Azurite, no registry lookups."""
-    suffix = uuid.uuid4().hex[:10]
-    return {
-        **BASE_APP_SETTINGS,
-        "AzureWebJobsStorage": azurite.connection_string,
-        "RESULTS_CONTAINER": f"reports-{suffix}",
-        "UPLOADS_CONTAINER": f"uploads-{suffix}",
-        "CACHE_TABLE": f"cache{suffix}",
-        "SCANS_TABLE": f"scans{suffix}",
-        "RESOLVE_DIGESTS": "false",
-        "NOTIFY_SEVERITY_THRESHOLD": "CRITICAL",
-        **overrides,
-    }
+    return azurite_env(azurite, **{"RESOLVE_DIGESTS": "false", "NOTIFY_SEVERITY_THRESHOLD": "CRITICAL", **overrides})
 
 
 @dataclass
