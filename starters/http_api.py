@@ -15,6 +15,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, TypeAdapter, ValidationError, model_validator
 
+from activities.arm_resources import in_scanner_resource_group
 from activities.results_store import get_latest_result, get_scan_record
 from activities.storage_clients import clients_for
 from core.events import DeploymentEvent, InvalidResourceId, parse_resource_id
@@ -91,7 +92,7 @@ def scan_input_from_body(body: bytes, now: datetime, nonce: str) -> tuple[str, d
         return rescan_instance_id(canonical, nonce), scan_input_for_image(canonical, options, force=request.force)
     parts = parse_resource_id(request.resourceId or "")
     event = DeploymentEvent.from_parts(parts, MANUAL_CORRELATION_PREFIX + nonce, now)
-    if event.in_resource_group(str(settings.azure_subscription_id), settings.scanner_resource_group):
+    if in_scanner_resource_group(event, settings):
         raise ValueError("the resource is in the scanner resource group, whose groups are never scanned")
     instance_id = rescan_instance_id(event.resource_id.lower(), nonce)
     return instance_id, scan_input_for_event(event, options, force=request.force)
