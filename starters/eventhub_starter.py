@@ -71,10 +71,13 @@ async def _exists(client: OrchestrationClient, instance_id: str) -> bool:
 
 
 async def _start_one(
-    client: OrchestrationClient, target: DeploymentEvent, options: Mapping[str, Any], outcome: BatchOutcome
+    client: OrchestrationClient,
+    instance_id: str,
+    target: DeploymentEvent,
+    options: Mapping[str, Any],
+    outcome: BatchOutcome,
 ) -> Exception | None:
-    """Start the target's orchestration unless its instance exists; return the error of a failed start."""
-    instance_id = instance_id_for(target.resource_id, target.correlation_id)
+    """Start the target's orchestration as `instance_id` unless it exists; return the error of a failed start."""
     try:
         if await _exists(client, instance_id):
             outcome.duplicates += 1
@@ -132,7 +135,7 @@ async def start_scans(
                 outcome.duplicates += 1
                 continue
             seen.add(instance_id)
-            failure = await _start_one(client, target, options, outcome)
+            failure = await _start_one(client, instance_id, target, options, outcome)
             if failure is not None:
                 errors.append(failure)
     logger.info(
