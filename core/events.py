@@ -29,7 +29,16 @@ ACTIVITY_LOG_SUCCESS = ("success", "succeeded")
 ADMINISTRATIVE_CATEGORY = "administrative"
 SUCCEEDED_STATUS = "succeeded"
 MAX_CORRELATION_ID_CHARS = 128
-_CORRELATION_ID = re.compile(r"[\x21-\x7e]{1,128}")
+_CORRELATION_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_CORRELATION_ID_CHARS}}}")
+
+
+def _checked_correlation_id(value: str) -> str:
+    """`value`, when it is a valid correlation id; ValueError otherwise."""
+    if not _CORRELATION_ID.fullmatch(value):
+        raise ValueError(
+            f"correlation id must be 1-{MAX_CORRELATION_ID_CHARS} printable ASCII characters without spaces"
+        )
+    return value
 
 
 class InvalidMessage(ValueError):
@@ -64,9 +73,7 @@ class DeploymentEvent(BaseModel):
     @field_validator("correlation_id")
     @classmethod
     def _printable_id(cls, value: str) -> str:
-        if not _CORRELATION_ID.fullmatch(value):
-            raise ValueError("correlation id must be 1-128 printable ASCII characters without spaces")
-        return value
+        return _checked_correlation_id(value)
 
     @field_validator("event_time")
     @classmethod
@@ -89,9 +96,7 @@ class DeploymentEvent(BaseModel):
     @classmethod
     def from_parts(cls, parts: ResourceParts, correlation_id: str, event_time: datetime) -> DeploymentEvent:
         """A target from a parsed resource id; the parts are already valid, so only the rest is checked here."""
-        correlation_id = correlation_id.lower()
-        if not _CORRELATION_ID.fullmatch(correlation_id):
-            raise ValueError("correlation id must be 1-128 printable ASCII characters without spaces")
+        correlation_id = _checked_correlation_id(correlation_id.lower())
         return cls.model_construct(
             kind=parts.kind,
             subscription_id=parts.subscription_id,
