@@ -370,18 +370,18 @@ class ScanRun:
         tasks = {"store": store, "notify": notify} | {
             f"delete {g.name}": t for g, t in zip(self.groups, deletes, strict=False)
         }
+        failed: dict[str, str] = {}
         try:
             yield self.context.task_all(list(tasks.values()))
         except Exception:  # find out which failed: yielding a finished task again just returns its outcome
-            failures: list[str] = []
             for label, task in tasks.items():
                 try:
                     yield task
                 except Exception as error:
-                    failures.append(f"{label}: {describe_failure(error)}")
-            self.error = "; ".join(([self.error] if self.error else []) + failures)
+                    failed[label] = f"{label}: {describe_failure(error)}"
+            self.error = "; ".join(([self.error] if self.error else []) + list(failed.values()))
         for group in self.groups:
-            if f"delete {group.name}" not in (self.error or ""):
+            if f"delete {group.name}" not in failed:
                 self.progress.groups[group.name] = "Deleted"
         for item in self.leased:
             self.context.signal_entity(
