@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
 from activities import names
 from activities.activity_registry import activity_registrar, validated
-from activities.clients import ArmError, classify, container_instances
+from activities.clients import ArmError, classify, container_instances, error_message
 from activities.storage_clients import create_uploads_container, make_upload_sas
 from core.janitor import ScannerGroupInfo
 from core.naming import SCANNER_GROUP_NAME_PATTERN, SCANNER_GROUP_PREFIX
@@ -239,8 +239,8 @@ def scanner_secrets(settings: Settings, *extra: SecretStr) -> list[str]:
 def _scrubbed(error: HttpResponseError, secrets: Iterable[str]) -> ArmError:
     """`classify(error)`, with any secret that ARM echoed from the request blanked before the message is clipped."""
     classified = classify(error)
-    message = error.error.message if error.error is not None and error.error.message else str(error.message)
-    return type(classified)(classified.status, classified.code, redact(message, secrets), classified.retry_after_s)
+    message = redact(error_message(error), secrets)
+    return type(classified)(classified.status, classified.code, message, classified.retry_after_s)
 
 
 def get_scanner_logs(settings: Settings, group_name: str, tail: int = DEFAULT_LOG_TAIL_LINES) -> ScannerLogs:

@@ -80,11 +80,16 @@ def _retry_after(error: HttpResponseError) -> int | None:
     return None
 
 
+def error_message(error: HttpResponseError) -> str:
+    """ARM's own error message when the response carried one, else the SDK's message."""
+    return error.error.message if error.error is not None and error.error.message else str(error.message)
+
+
 def classify(error: HttpResponseError) -> ArmError:
     """The activity-level error for an SDK `HttpResponseError` (retryable, quota or fatal)."""
     status = error.status_code
     code = error.error.code if error.error is not None else None
-    message = error.error.message if error.error is not None and error.error.message else str(error.message)
+    message = error_message(error)
     if status == 409 and code in QUOTA_CODES:
         return ScannerQuotaError(status, code, message, _retry_after(error))
     if status in RETRYABLE_STATUSES or (status == 409 and code in TRANSIENT_CONFLICT_CODES):
