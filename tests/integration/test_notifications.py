@@ -7,12 +7,11 @@ import hashlib
 import hmac
 import json
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -34,6 +33,7 @@ from core.report import ImageResult, Severity
 from core.settings import Settings
 from devhost.azurite import Azurite, free_port
 from tests.integration.test_results_store_support import azurite_settings
+from tests.loopback import loopback_http_server
 
 pytestmark = pytest.mark.azurite
 
@@ -129,13 +129,9 @@ def receiver() -> Iterator[Receiver]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/scan?token={WEBHOOK_TOKEN}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with loopback_http_server(Handler) as base:
+        state.url = f"{base}/hooks/scan?token={WEBHOOK_TOKEN}"
+        yield state
 
 
 def _settings(azurite: Azurite, smtp: SmtpServer, receiver: Receiver, **extra: str) -> Settings:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -18,6 +17,7 @@ from activities.registry import MANIFEST_MEDIA_TYPES, api_base, resolve_digest, 
 from core.settings import get_settings
 from devhost.armsim.testing import BASE_APP_SETTINGS
 from devhost.azurite import free_port
+from tests.loopback import loopback_http_server
 
 INDEX_DIGEST = "sha256:" + "c" * 64
 TOKEN = "anonymous-pull-token"
@@ -83,13 +83,8 @@ def _handler(state: FakeRegistry) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def fake_registry() -> Iterator[FakeRegistry]:
     state = FakeRegistry(manifests={("library/nginx", "1.27"): INDEX_DIGEST})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with loopback_http_server(_handler(state)) as state.base:
+        yield state
 
 
 def test_resolves_through_challenge_and_anonymous_token(fake_registry: FakeRegistry) -> None:

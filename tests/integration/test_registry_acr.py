@@ -6,11 +6,10 @@ import json
 import logging
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +25,7 @@ from devhost.armsim.testing import point_process_at, settings_env
 from devhost.azurite import free_port
 from devhost.clock import VirtualClock
 from tests.integration.test_registry import INDEX_DIGEST
+from tests.loopback import loopback_http_server
 
 REGISTRY = "contoso.azurecr.io"
 ACR_SCOPE = "https://containerregistry.azure.net/.default"  # as documented, not the module constant
@@ -159,13 +159,8 @@ def acr(credential: TokenCredential) -> Iterator[FakeAcr]:
         manifests={("shop/api", "2"): API_DIGEST, ("shop/web", "1.4"): INDEX_DIGEST},
         accepted_entra_token=credential.get_token(ACR_SCOPE).token,
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with loopback_http_server(_handler(state)) as state.base:
+        yield state
 
 
 def _resolve(

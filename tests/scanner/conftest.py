@@ -9,14 +9,13 @@ import os
 import shutil
 import subprocess
 import tarfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,6 +24,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
 from devhost.azurite import ACCOUNT, KEY, Azurite
+from tests.loopback import loopback_http_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCAN_SCRIPT = ROOT / "scanner" / "scan.sh"
@@ -85,15 +85,8 @@ def download_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Downlo
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(directory)))
-    server_state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback_http_server(partial(Handler, directory=str(directory))) as server_state.base_url:
         yield server_state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @dataclass
