@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from core.janitor import ScannerGroupInfo, decide, minimum_age
+from devhost.armsim.testing import BASE_APP_SETTINGS
 
 NOW = datetime(2026, 10, 2, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(hours=2)
@@ -91,16 +92,7 @@ def test_sweep_deletes_only_stale_groups_and_survives_a_failed_delete() -> None:
             raise RuntimeError("ARM said no")
         deleted.append(name)
 
-    settings = load_settings(
-        {
-            "QUALYS_POD": "US1",
-            "QUALYS_ACCESS_TOKEN": "t",
-            "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",
-            "SCANNER_RESOURCE_GROUP": "rg",
-            "SCANNER_LOCATION": "westeurope",
-            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-        }
-    )
+    settings = load_settings({**BASE_APP_SETTINGS, "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     client = FakeClient({"a": "Completed", "b": "Running"})
     report = asyncio.run(sweep(client, ScannerGroupStore(lambda: groups, delete), settings, NOW))
     assert deleted == report.deleted == ["qscan-done"]
@@ -121,16 +113,7 @@ def test_sweep_then_clears_uploads_containers_by_the_same_rule_asking_each_owner
         ScannerGroupInfo(name="scan-uploads-young", instance_id="c", created_at=NOW),
     ]
     deleted: list[str] = []
-    settings = load_settings(
-        {
-            "QUALYS_POD": "US1",
-            "QUALYS_ACCESS_TOKEN": "t",
-            "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",
-            "SCANNER_RESOURCE_GROUP": "rg",
-            "SCANNER_LOCATION": "westeurope",
-            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-        }
-    )
+    settings = load_settings({**BASE_APP_SETTINGS, "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     client = FakeClient({"a": "Terminated", "b": "Running"})
     uploads = ScannerGroupStore(
         lambda: containers, deleted.append, summary="janitor: %d container(s), %d deleted, %d failed"
