@@ -193,8 +193,10 @@ class ScriptedRun:
         answer = self.activities[decision.name]
         value = answer(payload) if callable(answer) else answer
         if isinstance(value, Fail):
+            # the extension's shape (devhost.invoke): a one-line reason, the traceback in the details
             reason = f"Activity function '{decision.name}' failed: {value.message}"
-            return h.task_failed(self.now, decision.task_id, reason, None)
+            details = f'Traceback (most recent call last):\n  File "<fake activity>", line 1\n{value.message}\n'
+            return h.task_failed(self.now, decision.task_id, reason, details)
         encoded = ActivityTriggerConverter.encode(value, expected_type=None)
         return h.task_completed(self.now, decision.task_id, str(encoded.value))
 

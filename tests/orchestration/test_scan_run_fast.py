@@ -104,7 +104,10 @@ def test_a_delete_failure_is_recorded_and_the_leases_are_still_released() -> Non
     run.on_activity("delete_scanner_group", Fail("ArmRetryableError: arm-retryable status=500"))
     result = run.run()
     assert result.output["status"] == "completed"  # the scan itself worked
-    assert result.output["error"].startswith("delete qscan-")
+    assert result.output["error"] == (
+        f"delete {result.calls('delete_scanner_group')[0]['group_name']}: Exception: Activity function "
+        "'delete_scanner_group' failed: ArmRetryableError: arm-retryable status=500"
+    )
     assert len(result.calls("delete_scanner_group")) == ACTIVITY_MAX_ATTEMPTS
     assert [g["state"] for g in result.custom_status["groups"]] != ["Deleted"]
     assert result.custom_status["phase"] == "failed"
