@@ -14,6 +14,7 @@ from typing import Any
 
 from devhost import history as h
 from devhost.armsim.testing import resource_id
+from core.naming import rescan_instance_id
 from tests.golden.recording import EpisodeSnapshot, Recording
 from tests.golden.replay import Episode
 
@@ -104,7 +105,7 @@ def cache_hit(run: Recording) -> dict[str, str]:
 def manual_force(run: Recording) -> dict[str, str]:
     run.start_deployment(WEB)
     run.run()
-    forced = run.start_image("nginx:1.27", "manual-golden-1", force=True)
+    forced = run.start_image("nginx:1.27", rescan_instance_id(NGINX, "golden-1"), force=True)
     run.run()
     return {"manual_image_force": forced}
 
@@ -133,6 +134,14 @@ def poll_failure(run: Recording) -> dict[str, str]:
     run.sim.inject("GET", GROUP_GET, 500, times=None)
     run.run()
     return {"poll_failure": instance_id}
+
+
+def quota_wait_expired(run: Recording) -> dict[str, str]:
+    holder = run.start_deployment(WEB)
+    run.run_until(holder, "scanning")
+    waiter = run.start_deployment(API)
+    run.run()
+    return {"quota_wait_expired": waiter}
 
 
 def invalid_input(run: Recording) -> dict[str, str]:
@@ -185,6 +194,14 @@ CASES: tuple[Case, ...] = (
         files=("quota_wait_granted",),
         settings={"MAX_CONCURRENT_SCANNER_GROUPS": "1"},
         cuts={"quota_wait_granted": {"waiting_for_quota": WAITING_FOR_QUOTA}},
+    ),
+    Case(
+        "quota_wait_expired",
+        "MAX_CONCURRENT_SCANNER_GROUPS=1 and the slot's holder scans a hanging image for SCAN_TIMEOUT=3600: the "
+        "second deployment asks the gate for 1800 s, then its image fails without a scanner group.",
+        scenario((WEB, ["nginx:1.27"]), (API, ["redis:7"]), scans={NGINX: {"result": "hang"}}),
+        quota_wait_expired,
+        settings={"MAX_CONCURRENT_SCANNER_GROUPS": "1", "SCAN_TIMEOUT": "3600"},
     ),
     Case(
         "aci_quota_refusal",
