@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.naming import rescan_instance_id
 from devhost import history as h
 from devhost.armsim.testing import resource_id
-from core.naming import rescan_instance_id
 from tests.golden.recording import EpisodeSnapshot, Recording
 from tests.golden.replay import Episode
 
