@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from core.custom_status import progress_status
 from core.naming import image_key, scanner_group_name
 from core.report import ALERT_STATUSES, ImageResult, clip_reason
 from core.results import ImageToCheck
@@ -157,17 +158,19 @@ class Progress:
             self.images[result.image] = result.status
 
     def as_status(self) -> dict[str, Any]:
-        """The JSON custom status (no secret: image references, group names and counts only)."""
-        status: dict[str, Any] = {
-            "phase": self.phase,
-            "target": self.target,
-            "images": [{"image": image, "status": state} for image, state in self.images.items()],
-            "groups": [{"name": name, "state": state} for name, state in self.groups.items()],
-            "polls": self.polls,
-        }
-        if self.note:
-            status["note"] = self.note
-        return status
+        """The JSON custom status (no secret: image references, group names and counts only).
+
+        Bounded for Azure's 16 KB whatever the number of images: counts of every image and group, the first ones
+        listed (see core.custom_status).
+        """
+        return progress_status(
+            phase=self.phase,
+            target=self.target,
+            images=self.images,
+            groups=self.groups,
+            polls=self.polls,
+            note=self.note,
+        )
 
 
 def scan_output(

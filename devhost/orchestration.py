@@ -10,6 +10,7 @@ from typing import Any
 
 from devhost import history as h
 from devhost.actions import Decision, DecisionKind, NonDeterminismError, ShimReplay, UnsupportedActionError
+from devhost.custom_status import custom_status_error
 from devhost.functions import FunctionEntry
 from devhost.invoke import run_orchestrator
 
@@ -150,6 +151,9 @@ def run_episode(
     state = outcome.state
     if not state:  # the worker crashed before the SDK could report any state
         return _failed(inst, new_events, now, f"Orchestrator function '{inst.name}' failed: {outcome.error}", None)
+    too_big = custom_status_error(state.get("customStatus"))
+    if too_big is not None:  # as the extension: checked first, the episode's actions are never scheduled
+        return _failed(inst, new_events, now, f"Orchestrator function '{inst.name}' failed: {too_big}", too_big)
     actions = (state.get("actions") or [[]])[0] if state.get("schemaVersion") else _flatten_v1(state)
     replay = ShimReplay(actions, inst.instance_id, inst.execution_id, now)
     try:

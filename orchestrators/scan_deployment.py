@@ -8,6 +8,7 @@ from typing import Any
 import azure.durable_functions as df
 from pydantic import ValidationError
 
+from core.custom_status import note_status
 from core.report import clip_reason
 from core.scan_input import parse_scan_input
 from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT
@@ -30,6 +31,6 @@ def scan_deployment(context: df.DurableOrchestrationContext) -> Generator[Any, A
         request = parse_scan_input(context.get_input())
     except ValidationError as error:
         reason = clip_reason(f"invalid input: {error.error_count()} problem(s): {error.errors()[0]['msg']}")
-        context.set_custom_status({"phase": INVALID_INPUT_PHASE, "note": reason})
+        context.set_custom_status(note_status(INVALID_INPUT_PHASE, reason))
         return {"target": None, "status": "failed", "images": [], "error": reason}
     return (yield from ScanRun(context, request).run())

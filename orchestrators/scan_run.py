@@ -317,7 +317,9 @@ class ScanRun:
         tasks = [call(self.context, activity.COLLECT_RESULTS, self.collect_input(g, logs)) for g in self.groups]
         if freed:
             tasks.append(call(self.context, activity.READ_LATEST_RESULTS, {"images": [w.item.image for w in freed]}))
-        answers = yield self.context.task_all(tasks)
+        # Nothing to fan out when this run only waited and nothing was freed: the SDK answers an empty task_all with
+        # None (and schedules no action), so skip it; the waited images time out below.
+        answers = (yield self.context.task_all(tasks)) if tasks else []
         for answer in answers[: len(self.groups)]:
             self.finish(*(ImageResult.model_validate(r) for r in answer["results"]))
         if freed:

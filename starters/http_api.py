@@ -121,7 +121,7 @@ def _valid_instance_id(value: str) -> bool:
 
 
 def scan_view(status: df.DurableOrchestrationStatus, record: dict[str, Any] | None) -> dict[str, Any]:
-    """The body of `GET /api/scans/{instanceId}`: runtime status, phase, per-image progress and results."""
+    """The body of `GET /api/scans/{instanceId}`: runtime status, phase, progress (counts, first images) and results."""
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
     output = status.output if isinstance(status.output, dict) else {}
     runtime = status.runtime_status.value if status.runtime_status is not None else None
@@ -133,7 +133,11 @@ def scan_view(status: df.DurableOrchestrationStatus, record: dict[str, Any] | No
         "status": (record or {}).get("status") or output.get("status"),
         "target": custom.get("target"),
         "images": custom.get("images", []),
+        "imageCount": custom.get("imageCount", len(custom.get("images", []))),
+        "imageStatuses": custom.get("imageStatuses", {}),
         "groups": custom.get("groups", []),
+        "groupCount": custom.get("groupCount", len(custom.get("groups", []))),
+        "groupStates": custom.get("groupStates", {}),
         "results": results,
         "note": custom.get("note"),
         "createdTime": status.created_time.isoformat() if status.created_time else None,

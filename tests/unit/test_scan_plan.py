@@ -197,11 +197,15 @@ def test_progress_custom_status() -> None:
     assert progress.as_status() == {
         "phase": "scanning",
         "target": "target-1",
+        "imageCount": 3,
+        "imageStatuses": {"pending": 1, "scanning": 1, "cached": 1},
         "images": [
             {"image": "a", "status": "pending"},
             {"image": "b", "status": "scanning"},
             {"image": "docker.io/library/a:1", "status": "cached"},
         ],
+        "groupCount": 1,
+        "groupStates": {"Running": 1},
         "groups": [{"name": "qscan-1", "state": "Running"}],
         "polls": 2,
     }
