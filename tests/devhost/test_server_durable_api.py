@@ -186,13 +186,13 @@ def test_a_forged_host_header_does_not_redirect_the_durable_client(server: DevHo
     received: list[str] = []
 
     class Recorder(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             received.append(self.path)
             self.send_response(202)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        do_GET = do_POST  # noqa: N815
+        do_GET = do_POST
 
         def log_message(self, *args: object) -> None:
             pass
