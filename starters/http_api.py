@@ -52,6 +52,16 @@ class ScanRequest(BaseModel):
     resourceId: StrictStr | None = None
     force: StrictBool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        """openapi.yaml types every field as a non-null string or boolean: an explicit null is refused, not absent."""
+        if isinstance(data, dict):
+            nulls = [name for name in ("image", "resourceId", "force") if name in data and data[name] is None]
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)}: must not be null (leave the field out instead)")
+        return data
+
     @model_validator(mode="after")
     def _exactly_one(self) -> ScanRequest:
         if (self.image is None) == (self.resourceId is None):

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import hypothesis
+import jsonschema_rs
 import pytest
 import requests
 import schemathesis
@@ -132,6 +133,52 @@ def test_image_lookup_errors(server: DevHostServer, params: dict[str, str], stat
     response = requests.get(api(server, "/images"), params=params, timeout=10)
     conforms("/images", "GET", response)
     assert response.status_code == status and response.json()["error"]
+
+
+SPEC: dict[str, Any] = SCHEMA.raw_schema
+SCAN_REQUEST_SCHEMA = jsonschema_rs.Draft4Validator(SPEC["components"]["schemas"]["ScanRequest"])
+(REF_PARAMETER,) = SPEC["paths"]["/images"]["get"]["parameters"]
+REF_SCHEMA = jsonschema_rs.Draft4Validator(REF_PARAMETER["schema"])
+VALID_IMAGE = "nginx:1.27"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"image": VALID_IMAGE},
+        {"image": VALID_IMAGE, "force": True},
+        {"resourceId": APP_ID},
+        {"image": VALID_IMAGE, "resourceId": None},
+        {"resourceId": APP_ID, "image": None},
+        {"image": None},
+        {"image": VALID_IMAGE, "force": None},
+        {"image": ""},
+        {"resourceId": ""},
+        {"image": VALID_IMAGE, "resourceId": APP_ID},
+        {"image": VALID_IMAGE, "extra": 1},
+        {"image": 7},
+        {"image": VALID_IMAGE, "force": "true"},
+        {},
+        None,
+        [],
+    ],
+)
+def test_scan_request_schema_and_code_agree(server: DevHostServer, body: Any) -> None:
+    """With a valid image and resource id, openapi.yaml's ScanRequest accepts a body exactly when the code does."""
+    response = requests.post(api(server, "/scans"), json=body, timeout=10)
+    conforms("/scans", "POST", response)
+    assert response.status_code in (202, 400)
+    assert SCAN_REQUEST_SCHEMA.is_valid(body) == (response.status_code == 202), response.text
+
+
+@pytest.mark.parametrize("ref", [VALID_IMAGE, "", None])
+def test_image_ref_parameter_schema_and_code_agree(server: DevHostServer, ref: str | None) -> None:
+    """The `ref` query parameter: required, a non-empty string (the code refuses an empty one, the schema too)."""
+    response = requests.get(api(server, "/images"), params={} if ref is None else {"ref": ref}, timeout=10)
+    conforms("/images", "GET", response)
+    schema_accepts = ref is not None if REF_PARAMETER["required"] else True
+    schema_accepts = schema_accepts and (ref is None or REF_SCHEMA.is_valid(ref))
+    assert schema_accepts == (response.status_code != 400), response.text
 
 
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
