@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.azurite
 OPENAPI = ROOT / "openapi.yaml"
 SCHEMA = schemathesis.openapi.from_path(str(OPENAPI))
 CACHED_IMAGE = "docker.io/library/cached:1"
+ALLOWED_REGISTRY = "127.0.0.1:5000"
 APP_ID = resource_id("Microsoft.App/containerApps", "hello-aca")
 SCENARIO = Scenario.model_validate({"resources": [{"id": APP_ID, "images": ["cached:1"]}]})
 
@@ -35,7 +37,11 @@ SCENARIO = Scenario.model_validate({"resources": [{"id": APP_ID, "images": ["cac
 @pytest.fixture(scope="module")
 def server(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHostServer]:
     tmp = tmp_path_factory.mktemp("api")
-    with serving_pipeline(azurite, SCENARIO, tmp, task_hub="HttpApiTest", ready=seed_cached_result) as (running, _):
+    allowed = {"ALLOWED_PRIVATE_REGISTRIES": ALLOWED_REGISTRY}
+    with serving_pipeline(azurite, SCENARIO, tmp, task_hub="HttpApiTest", ready=seed_cached_result, **allowed) as (
+        running,
+        _,
+    ):
         yield running
 
 
@@ -104,6 +110,53 @@ def test_bad_scan_requests_are_400_with_a_reason(server: DevHostServer, body: An
     response = start(server, body)
     assert response.status_code == 400
     assert reason in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "169.254.169.254/latest/meta-data:1",
+        "2852039166:80/x:1",
+        "0x7f.1/x:1",
+        "127.1:5000/x:1",
+        "[::1]:5000/x:1",
+        "[::ffff:a00:1]/x:1",  # IPv4-mapped 10.0.0.1
+        "localhost:5000/x:1",
+        "registry.localhost/x:1",
+        "10.0.0.1/x:1",
+        "172.16.0.1:5000/x:1",
+        "192.168.0.10/x:1",
+        "[fd00::1]/x:1",
+        "0.0.0.0:5000/x:1",
+        "168.63.129.16/x:1",
+        "127.0.0.1:5001/x:1",  # the allowed registry is 127.0.0.1:5000 only
+    ],
+)
+def test_a_manual_scan_of_a_registry_inside_the_network_is_refused(server: DevHostServer, image: str) -> None:
+    response = start(server, {"image": image})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("registry refused: ")
+
+
+def test_a_manual_scan_of_an_allowed_private_registry_starts(server: DevHostServer) -> None:
+    response = start(server, {"image": f"{ALLOWED_REGISTRY}/team/app:1"})
+    assert response.status_code == 202, response.text
+
+
+def test_a_manual_scan_of_a_name_resolving_inside_is_refused(
+    server: DevHostServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "registry.inside.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    response = start(server, {"image": "registry.inside.test/app:1"})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("registry refused: registry.inside.test:443 resolves to a private")
 
 
 def test_invalid_json_is_400(server: DevHostServer) -> None:
