@@ -140,13 +140,12 @@ class _GuardedHTTPHandler(urllib.request.HTTPHandler):
 
 class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
     def __init__(self, policy: NetworkPolicy) -> None:
-        super().__init__(context=ssl.create_default_context())
+        super().__init__()
         self._policy = policy
+        self._tls = ssl.create_default_context()  # verifies the certificate against the name, not the address
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(
-            functools.partial(_GuardedHTTPSConnection, policy=self._policy), req, context=ssl.create_default_context()
-        )
+        return self.do_open(functools.partial(_GuardedHTTPSConnection, policy=self._policy), req, context=self._tls)
 
 
 @functools.lru_cache(maxsize=8)

@@ -7,14 +7,19 @@ ALLOWED_PRIVATE_REGISTRIES would; without that, the same registry is refused bef
 from __future__ import annotations
 
 import socket
+import ssl
+import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from activities import registry
 from activities.registry import resolve_digest, resolve_digests
+from core.network_policy import NetworkPolicy
 from core.settings import get_settings
 from devhost.armsim.testing import BASE_APP_SETTINGS
 from tests.integration.test_registry import INDEX_DIGEST, FakeRegistry, _handler
@@ -138,3 +143,38 @@ def test_the_activity_refuses_by_default_and_honours_the_allow_list(
     assert allowed[0]["reason"].startswith("registry refused: 169.254.169.254")
     # Allowed, so it is asked (over https, which this plain-http fake cannot speak): no longer refused.
     assert allowed[1]["reason"].startswith("registry unreachable")
+
+
+def test_an_allowed_https_registry_is_reached_at_its_checked_address_and_verified_by_name(
+    fake_registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Production's path: https to a name. The guard connects to the address it checked; TLS still checks the name."""
+    ca = trustme.CA()
+    host = "registry.inside.test"
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # read by ssl.create_default_context()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(name: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == host:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(name, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake_registry))
+    ca.issue_cert(host).configure_cert(tls := ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    port = server.server_address[1]
+    fake_registry.base = f"https://{host}:{port}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        image = f"{host}:{port}/library/nginx:1.27"
+        refused = resolve_digest(image, timeout=5)
+        allowed = resolve_digest(image, timeout=5, policy=NetworkPolicy.allowing([f"{host}:{port}"]))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (refused.reason or "").startswith(f"registry refused: {host}:{port} resolves to a loopback address")
+    assert (allowed.digest, allowed.reason) == (INDEX_DIGEST, None)
+    assert [method for method, _, _ in fake_registry.requests] == ["HEAD", "GET", "HEAD"]
