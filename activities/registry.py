@@ -23,11 +23,13 @@ from activities.registry_auth import (
     AcrIdentityTokens,
     AuthenticationRequired,
     RegistryError,
+    RegistryRefused,
     RequestBudget,
     anonymous_token,
     http_request,
 )
 from core.images import DEFAULT_REGISTRY, InvalidImageRef, parse_image_ref
+from core.network_policy import NetworkPolicy
 from core.report import DIGEST_PATTERN, ImageRef, clip_reason
 from core.setting_types import check_url
 from core.settings import get_settings
@@ -46,6 +48,7 @@ CHALLENGE_HEADER = "WWW-Authenticate"
 MAX_IMAGES = 500
 DISABLED_REASON = "digest resolution is disabled (RESOLVE_DIGESTS=false)"
 UNREACHABLE_PREFIX = "registry unreachable"
+REFUSED_PREFIX = "registry refused"
 _DIGEST = re.compile(DIGEST_PATTERN)
 
 
@@ -130,11 +133,14 @@ def resolve_digest(
     endpoints: Mapping[str, str] | None = None,
     acr_identity: AcrIdentityTokens | None = None,
     deadline: float = math.inf,
+    policy: NetworkPolicy | None = None,
 ) -> DigestResolution:
     """The digest `image` points to now; on any failure None and a reason, without retrying.
 
     Each request waits at most `timeout` seconds and none starts after `deadline` (time.monotonic()). For an Azure
     Container Registry that refuses anonymous pulls, `acr_identity` supplies tokens from the app's identity.
+    `policy` says where requests may go (default: public addresses only); a registry, token realm or DNS answer
+    inside the app's network is "registry refused" and nothing is sent there.
     """
     try:
         ref = parse_image_ref(image)
@@ -145,8 +151,11 @@ def resolve_digest(
     acr = acr_identity or AcrIdentityTokens(None)
     try:
         base = api_base(ref.registry, endpoints)
-        lookup = _Lookup(base, ref.registry, ref.repository, RequestBudget(timeout, deadline), acr)
+        budget = RequestBudget(timeout, deadline, policy or NetworkPolicy())
+        lookup = _Lookup(base, ref.registry, ref.repository, budget, acr)
         digest = _manifest_digest(lookup, ref.tag or "latest")
+    except RegistryRefused as error:
+        return DigestResolution(image=image, reason=clip_reason(f"{REFUSED_PREFIX}: {error}"))
     except (RegistryError, ValueError) as error:
         return DigestResolution(image=image, reason=clip_reason(f"digest not resolved: {error}"))
     except UNREACHABLE_ERRORS as error:
@@ -161,8 +170,10 @@ def resolve_digests(
     endpoints: Mapping[str, str] | None = None,
     budget: float | None = None,
     credential: TokenCredential | None = None,
+    policy: NetworkPolicy | None = None,
 ) -> list[DigestResolution]:
-    """Resolve each image; once a registry is unreachable, or `budget` seconds are spent, fall back for the rest.
+    """Resolve each image; once a registry is unreachable or refused, or `budget` seconds are spent, fall back for
+    the rest (a refused registry is asked nothing: `policy`, see `resolve_digest`).
 
     `credential` (the app's identity) is used only for Azure Container Registries that refuse anonymous pulls, and
     exchanged at most once per registry.
@@ -178,9 +189,9 @@ def resolve_digests(
             answers.append(DigestResolution(image=image, reason=reason))
             continue
         answer = resolve_digest(
-            image, timeout=timeout, endpoints=endpoints, acr_identity=acr_identity, deadline=deadline
+            image, timeout=timeout, endpoints=endpoints, acr_identity=acr_identity, deadline=deadline, policy=policy
         )
-        if answer.reason and answer.reason.startswith(UNREACHABLE_PREFIX):
+        if answer.reason and answer.reason.startswith((UNREACHABLE_PREFIX, REFUSED_PREFIX)):
             unreachable[registry] = answer.reason
         answers.append(answer)
     return answers
@@ -199,7 +210,12 @@ def resolve_digests_activity(payload: dict[str, Any]) -> dict[str, Any]:
         answers = [DigestResolution(image=image, reason=DISABLED_REASON) for image in request.images]
     else:
         timeout = settings.registry_timeout_seconds
-        answers = resolve_digests(request.images, timeout=timeout, credential=clients.credential(settings))
+        answers = resolve_digests(
+            request.images,
+            timeout=timeout,
+            credential=clients.credential(settings),
+            policy=settings.network_policy(),
+        )
     resolved = sum(1 for a in answers if a.digest)
     log.info("resolved %d of %d image digests", resolved, len(answers))
     return {"images": [answer.model_dump(mode="json") for answer in answers]}

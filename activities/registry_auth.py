@@ -1,23 +1,33 @@
-"""Registry HTTP and pull tokens for digest lookups: anonymous bearer tokens, and ACR tokens from the app's identity."""
+"""Registry HTTP and pull tokens for digest lookups: anonymous bearer tokens, and ACR tokens from the app's identity.
+
+Every request goes through `core.network_policy`: the URL's host is checked as a literal, and a name is resolved
+here, its addresses checked, and the connection made to a checked address (TLS still verifies the name), so neither
+a registry, a token realm from a `WWW-Authenticate` challenge nor a DNS answer can point the app into its own network.
+Redirects are not followed.
+"""
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import math
 import re
+import socket
+import ssl
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
 from azure.core.credentials import TokenCredential
 
+from core.network_policy import HTTPS_PORT, DestinationRefused, NetworkPolicy, parse_host_port
 from core.setting_types import check_url
 
 MAX_TOKEN_BYTES = 64 * 1024
@@ -40,6 +50,10 @@ class RegistryError(Exception):
     """The registry could not tell the digest; the message says why (never a token)."""
 
 
+class RegistryRefused(RegistryError):
+    """A request would go into the app's own network (`core.network_policy`); nothing was sent."""
+
+
 class AuthenticationRequired(RegistryError):
     """The token endpoint refused an anonymous token (401): the registry wants credentials."""
 
@@ -55,15 +69,99 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects())
+def check_registry_addresses(registry: str, policy: NetworkPolicy) -> None:
+    """RegistryRefused when the registry (`host[:port]`) is, or resolves to, an address inside the app's network.
+
+    A name that does not resolve passes: there is nothing to refuse yet, and every connection checks again.
+    """
+    try:
+        policy.check_registry(registry)
+        host, port = parse_host_port(registry)
+        port = port or HTTPS_PORT
+        if policy.is_allowed(host, port):
+            return
+        try:
+            infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except OSError:
+            return
+        policy.check_addresses(host, port, [str(info[4][0]) for info in infos])
+    except DestinationRefused as error:
+        raise RegistryRefused(str(error)) from None
+
+
+def guarded_connection(
+    policy: NetworkPolicy,
+    address: tuple[str, int],
+    timeout: float | None = None,
+    source_address: tuple[str, int] | None = None,
+) -> socket.socket:
+    """`socket.create_connection` that checks the host and every address it resolves to, then connects to those.
+
+    RegistryRefused before any packet reaches a refused destination; DNS and connect errors stay OSErrors.
+    """
+    host, port = address
+    try:
+        policy.check_host(host, port)
+        addresses = list(
+            dict.fromkeys(str(info[4][0]) for info in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        )
+        policy.check_addresses(host, port, addresses)
+    except DestinationRefused as error:
+        raise RegistryRefused(str(error)) from None
+    last_error: OSError = OSError(f"no address for {host}")
+    for resolved in addresses:
+        try:
+            return socket.create_connection((resolved, port), timeout, source_address)
+        except OSError as error:
+            last_error = error
+    raise last_error
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, *args: Any, policy: NetworkPolicy, **kwargs: Any) -> None:
+        super().__init__(host, *args, **kwargs)
+        self._create_connection = functools.partial(guarded_connection, policy)
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, *args: Any, policy: NetworkPolicy, **kwargs: Any) -> None:
+        super().__init__(host, *args, **kwargs)
+        self._create_connection = functools.partial(guarded_connection, policy)
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, policy: NetworkPolicy) -> None:
+        super().__init__()
+        self._policy = policy
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_GuardedHTTPConnection, policy=self._policy), req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, policy: NetworkPolicy) -> None:
+        super().__init__()
+        self._policy = policy
+        self._tls = ssl.create_default_context()  # verifies the certificate against the name, not the address
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_GuardedHTTPSConnection, policy=self._policy), req, context=self._tls)
+
+
+@functools.lru_cache(maxsize=8)
+def _opener(policy: NetworkPolicy) -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(_NoRedirects(), _GuardedHTTPHandler(policy), _GuardedHTTPSHandler(policy))
 
 
 @dataclass(frozen=True)
 class RequestBudget:
-    """Seconds one request may take (`timeout`), capped by what is left until `deadline` (time.monotonic())."""
+    """What one request may do: take `timeout` seconds, capped by what is left until `deadline` (time.monotonic()),
+    and go where `policy` allows (public addresses, and the hosts ALLOWED_PRIVATE_REGISTRIES names).
+    """
 
     timeout: float
     deadline: float = math.inf
+    policy: NetworkPolicy = field(default_factory=NetworkPolicy)
 
     def next_timeout(self) -> float:
         left = self.deadline - time.monotonic()
@@ -75,14 +173,22 @@ class RequestBudget:
 def http_request(
     url: str, headers: Mapping[str, str], budget: RequestBudget, method: str, form: Mapping[str, str] | None = None
 ) -> tuple[int, Message, bytes]:
-    """One request, no redirects, body read up to the token cap (not for HEAD); `url` comes from a checked base."""
-    if urllib.parse.urlsplit(url).scheme not in ("https", "http"):
+    """One request, no redirects, body read up to the token cap (not for HEAD); `url` comes from a checked base.
+
+    The destination is checked against `budget.policy` before and while connecting: RegistryRefused, nothing sent.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http"):
         raise RegistryError("only http(s) URLs are requested")
+    try:
+        budget.policy.check_host(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+    except DestinationRefused as error:
+        raise RegistryRefused(str(error)) from None
     data = urllib.parse.urlencode(form).encode() if form is not None else None
     all_headers = {"User-Agent": USER_AGENT, **headers, **({"Content-Type": FORM_CONTENT_TYPE} if form else {})}
     request = urllib.request.Request(url, data=data, method=method, headers=all_headers)  # noqa: S310
     try:
-        with _OPENER.open(request, timeout=budget.next_timeout()) as response:
+        with _opener(budget.policy).open(request, timeout=budget.next_timeout()) as response:
             body = response.read(MAX_TOKEN_BYTES + 1) if method != "HEAD" else b""
             return int(response.status), response.headers, body
     except urllib.error.HTTPError as error:
@@ -118,7 +224,10 @@ def anonymous_token(challenge: str, repository: str, budget: RequestBudget) -> s
         raise RegistryError(f"token realm rejected: {error}") from None
     params.setdefault("scope", f"repository:{repository}:pull")
     url = f"{realm}{'&' if '?' in realm else '?'}{urllib.parse.urlencode(params)}"
-    status, _, body = http_request(url, {"Accept": "application/json"}, budget, "GET")
+    try:
+        status, _, body = http_request(url, {"Accept": "application/json"}, budget, "GET")
+    except RegistryRefused as error:
+        raise RegistryRefused(f"token realm {error}") from None
     if status == 401:
         raise AuthenticationRequired("token endpoint refused an anonymous token (401)")
     return _token_field(status, body, "token endpoint", "token", "access_token")

@@ -1,4 +1,10 @@
-"""Storage clients, bounded blob reads, and the per-scanner-group uploads containers with their write-only SAS."""
+"""Storage clients, bounded blob reads, and the per-scanner-group uploads containers with their write-only SAS.
+
+Tables and the reports container are created on first use and remembered per process. Storage can lose them
+afterwards (an account restored or recreated, a table deleted by hand), so the clients handed out recreate what is
+missing: a write that answers 404 `TableNotFound` / `ContainerNotFound` creates the table or container and is sent
+once more. Reads of a missing table answer "not found", which is the truth until the next write recreates it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ import contextlib
 import hashlib
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
@@ -39,6 +46,11 @@ _ACCOUNT_KEY_KEY = "accountkey"
 META_MANAGED = "qscan_managed"
 META_INSTANCE = "qscan_instance"
 META_CREATED = "qscan_created"
+# x-ms-error-code of a write to a table or container that does not exist (Azure Storage error codes).
+TABLE_NOT_FOUND = "TableNotFound"
+CONTAINER_NOT_FOUND = "ContainerNotFound"
+NOT_FOUND = 404
+_T = TypeVar("_T")
 
 
 class BlobTooLarge(ValueError):
@@ -54,9 +66,70 @@ def _connection_parts(connection_string: str) -> dict[str, str]:
     return parts
 
 
+def is_missing(error: HttpResponseError, code: str) -> bool:
+    """True when `error` is a 404 whose storage error code (the SDK's, or the `x-ms-error-code` header) is `code`."""
+    if error.status_code != NOT_FOUND:
+        return False
+    found = getattr(error, "error_code", None)
+    headers = getattr(error.response, "headers", None) or {}
+    header = headers.get("x-ms-error-code")
+    return code in (str(getattr(found, "value", found)), header)
+
+
+def _recreating(call: Callable[[], _T], code: str, recreate: Callable[[], None]) -> _T:
+    """Run `call`; when it fails because its table or container (`code`) is gone, recreate it and run it once more."""
+    try:
+        return call()
+    except HttpResponseError as error:
+        if not is_missing(error, code):
+            raise
+    recreate()
+    return call()
+
+
+class RecreatingTableClient(TableClient):
+    """A TableClient whose writes recreate the table when it has vanished (see the module docstring)."""
+
+    def __init__(self, endpoint: str, table_name: str, *, recreate: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(endpoint, table_name, **kwargs)
+        self._recreate = recreate
+
+    def create_entity(self, entity: Any, **kwargs: Any) -> dict[str, Any]:
+        return _recreating(lambda: TableClient.create_entity(self, entity, **kwargs), TABLE_NOT_FOUND, self._recreate)
+
+    def update_entity(self, entity: Any, mode: Any = None, **kwargs: Any) -> dict[str, Any]:
+        args = (entity,) if mode is None else (entity, mode)
+        return _recreating(lambda: TableClient.update_entity(self, *args, **kwargs), TABLE_NOT_FOUND, self._recreate)
+
+    def upsert_entity(self, entity: Any, mode: Any = None, **kwargs: Any) -> dict[str, Any]:
+        args = (entity,) if mode is None else (entity, mode)
+        return _recreating(lambda: TableClient.upsert_entity(self, *args, **kwargs), TABLE_NOT_FOUND, self._recreate)
+
+    def submit_transaction(self, operations: Iterable[Any], **kwargs: Any) -> list[Any]:
+        batch = list(operations)  # sent twice at most: an iterator would be empty the second time
+        return _recreating(
+            lambda: TableClient.submit_transaction(self, batch, **kwargs), TABLE_NOT_FOUND, self._recreate
+        )
+
+
+class RecreatingContainerClient(ContainerClient):
+    """A ContainerClient whose `upload_blob` recreates the container when it has vanished."""
+
+    def __init__(self, account_url: str, container_name: str, *, recreate: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(account_url, container_name, **kwargs)
+        self._recreate = recreate
+
+    def upload_blob(self, name: str, data: Any, *args: Any, **kwargs: Any) -> Any:
+        call = lambda: ContainerClient.upload_blob(self, name, data, *args, **kwargs)  # noqa: E731
+        return _recreating(call, CONTAINER_NOT_FOUND, self._recreate)
+
+
 @dataclass
 class StorageClients:
-    """The service clients of one storage account; containers and tables are created on first use, once."""
+    """The service clients of one storage account; containers and tables are created on first use.
+
+    Creation is remembered per process, and what storage loses later is recreated by the clients' writes.
+    """
 
     blob_service: BlobServiceClient
     table_service: TableServiceClient
@@ -64,25 +137,56 @@ class StorageClients:
     account_key: SecretStr | None = None
     _ready: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _tables: dict[str, RecreatingTableClient] = field(default_factory=dict)
+    _containers: dict[str, RecreatingContainerClient] = field(default_factory=dict)
 
     def container(self, name: str) -> ContainerClient:
-        """The client of container `name`, created if missing (idempotent, cached per process)."""
-        client = self.blob_service.get_container_client(name)
-        self._ensure(f"blob:{name}", client.create_container)
+        """The client of container `name`, created if missing (once per process, again when it vanished)."""
+        with self._lock:
+            client = self._containers.get(name)
+            if client is None:
+                service = self.blob_service
+                client = RecreatingContainerClient(
+                    service.url,
+                    name,
+                    credential=service.credential,
+                    api_version=service.api_version,
+                    recreate=lambda: self._create(f"blob:{name}", self._create_container(name)),
+                )
+                self._containers[name] = client
+        self._ensure(f"blob:{name}", self._create_container(name))
         return client
 
     def table(self, name: str) -> TableClient:
-        """The client of table `name`, created if missing (idempotent, cached per process)."""
-        client = self.table_service.get_table_client(name)
-        self._ensure(f"table:{name}", client.create_table)
+        """The client of table `name`, created if missing (once per process, again when it vanished)."""
+        with self._lock:
+            client = self._tables.get(name)
+            if client is None:
+                service = self.table_service
+                client = RecreatingTableClient(
+                    service.url,
+                    name,
+                    credential=service.credential,
+                    api_version=service.api_version,
+                    recreate=lambda: self._create(f"table:{name}", self._create_table(name)),
+                )
+                self._tables[name] = client
+        self._ensure(f"table:{name}", self._create_table(name))
         return client
+
+    def _create_container(self, name: str) -> Callable[[], object]:
+        return lambda: self.blob_service.create_container(name)
+
+    def _create_table(self, name: str) -> Callable[[], object]:
+        return lambda: self.table_service.create_table(name)
 
     def _ensure(self, key: str, create: Callable[[], object]) -> None:
         if key in self._ready:
             return
+        self._create(key, create)
+
+    def _create(self, key: str, create: Callable[[], object]) -> None:
         with self._lock:
-            if key in self._ready:
-                return
             with contextlib.suppress(ResourceExistsError):
                 create()
             self._ready.add(key)

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.network_policy import NetworkPolicy, check_allow_list
 from core.options import (
     DEFAULT_MAX_CONCURRENT_SCANNER_GROUPS,
     DEFAULT_MAX_IMAGES_PER_SCANNER_GROUP,
@@ -170,6 +171,7 @@ class Settings(BaseModel):
     # Registry
     resolve_digests: bool = True
     registry_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    allowed_private_registries: Annotated[CommaList, AfterValidator(check_allow_list)] = ()
     # Notifications
     notification_email: EmailList = ()
     notify_severity_threshold: Annotated[Severity, BeforeValidator(strip_upper)] = "HIGH"
@@ -227,6 +229,10 @@ class Settings(BaseModel):
     def scan_types_csv(self) -> str:
         """`scan_types` as QScanner's `--scan-types` argument."""
         return ",".join(self.scan_types)
+
+    def network_policy(self) -> NetworkPolicy:
+        """Where registry requests may go: public addresses, and the hosts ALLOWED_PRIVATE_REGISTRIES names."""
+        return NetworkPolicy.allowing(self.allowed_private_registries)
 
     def scan_options(self) -> ScanOptions:
         """The non-secret options an orchestration needs, to be passed in its input."""

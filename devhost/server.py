@@ -197,9 +197,14 @@ class DevHostServer:
         http_utils._session_lock = asyncio.Lock()
 
     # -- helpers ---------------------------------------------------------------------------------------------
-    def client_binding_for(self, request_origin: str | None = None) -> str:
-        """The durable client binding string pointing at this server."""
-        return client_binding(request_origin or self.base_url, self.task_hub)
+    def client_binding_for(self) -> str:
+        """The durable client binding string pointing at this server's own listener.
+
+        Never built from a request's `Host` header: a forged Host would make the app post orchestration inputs and
+        status queries to that host. The extension's `rpcBaseUrl` is likewise its own loopback listener; the SDK
+        rewrites the check-status links it returns to the request's origin by itself (`get_client_response_links`).
+        """
+        return client_binding(self.base_url, self.task_hub)
 
     def run_coroutine(self, coroutine: Awaitable[Any], timeout: float | None = None) -> Any:
         """Run a coroutine on the server's loop (the worker loop) from another thread and wait for it."""
@@ -228,13 +233,12 @@ class DevHostServer:
         if found is None:
             return web.Response(status=404)
         spec, route_params = found
-        origin = f"{request.url.scheme}://{request.url.host}:{request.url.port}"
         try:
             functions_request = await to_functions_request(request, route_params)
         except web.HTTPRequestEntityTooLarge:
             return web.json_response({"error": f"request body over {MAX_REQUEST_BYTES} bytes"}, status=413)
         try:
-            result = await invoke(spec, functions_request, self.client_binding_for(origin))
+            result = await invoke(spec, functions_request, self.client_binding_for())
             return to_aiohttp_response(result)
         except Exception:
             LOG.exception("function %s failed", spec.name)

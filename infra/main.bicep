@@ -76,6 +76,9 @@ param scanCacheHours string = '24'
 @description('Comma-separated registry resource ids: AcrPull for the scanner (private images) and the app (tag digests).')
 param scannerAcrResourceIds string = ''
 
+@description('Comma-separated host or host:port names of private registries the app may reach (loopback, private or link-local addresses are refused otherwise).')
+param allowedPrivateRegistries string = ''
+
 // ---------------------------------------------------------------- notifications
 @description('Comma-separated e-mail recipients of findings; empty disables e-mail.')
 param notificationEmail string = ''
@@ -358,6 +361,7 @@ var plainSettings = {
   MAX_CONCURRENT_SCANNER_GROUPS: maxConcurrentScannerGroups
   SCAN_TIMEOUT: scanTimeoutSeconds
   SCAN_CACHE_HOURS: scanCacheHours
+  ALLOWED_PRIVATE_REGISTRIES: allowedPrivateRegistries
   QUALYS_POD: qualysPod
   // Notifications (empty means off).
   NOTIFICATION_EMAIL: notificationEmail

@@ -16,11 +16,13 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, TypeAdapter, ValidationError, model_validator
 
 from activities.arm_resources import in_scanner_resource_group
+from activities.registry_auth import RegistryRefused, check_registry_addresses
 from activities.results_store import get_latest_result, get_scan_record
 from activities.storage_clients import clients_for
 from core.events import DeploymentEvent, InvalidResourceId, parse_resource_id
 from core.images import InvalidImageRef, parse_image_ref
 from core.naming import rescan_instance_id
+from core.network_policy import DestinationRefused
 from core.report import clip_reason
 from core.results import InstanceId
 from core.scan_input import scan_input_for_event, scan_input_for_image
@@ -52,6 +54,16 @@ class ScanRequest(BaseModel):
     resourceId: StrictStr | None = None
     force: StrictBool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        """openapi.yaml types every field as a non-null string or boolean: an explicit null is refused, not absent."""
+        if isinstance(data, dict):
+            nulls = [name for name in ("image", "resourceId", "force") if name in data and data[name] is None]
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)}: must not be null (leave the field out instead)")
+        return data
+
     @model_validator(mode="after")
     def _exactly_one(self) -> ScanRequest:
         if (self.image is None) == (self.resourceId is None):
@@ -77,19 +89,33 @@ def _validation_reason(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def scan_input_from_body(body: bytes, now: datetime, nonce: str) -> tuple[str, dict[str, Any]]:
-    """The instance id and orchestration input of a manual scan; raises ValueError with a reason for bad input."""
+def parse_scan_request(body: bytes) -> ScanRequest:
+    """The validated body of a manual scan; ValueError with a reason for bad input."""
     if len(body) > MAX_BODY_BYTES:
         raise ValueError(f"body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        request = ScanRequest.model_validate_json(body or b"null")
+        return ScanRequest.model_validate_json(body or b"null")
     except ValidationError as error:
         raise ValueError(_validation_reason(error)) from None
+
+
+def scan_input_for_request(request: ScanRequest, now: datetime, nonce: str) -> tuple[str, dict[str, Any]]:
+    """The instance id and orchestration input of a manual scan; ValueError with a reason for a refused target.
+
+    An image's registry must not be an address or local name inside the app's network (`core.network_policy`)
+    unless ALLOWED_PRIVATE_REGISTRIES names it: the app would send requests there.
+    """
     settings = get_settings()
     options = settings.scan_options()
     if request.image is not None:
-        canonical = parse_image_ref(request.image).canonical
-        return rescan_instance_id(canonical, nonce), scan_input_for_image(canonical, options, force=request.force)
+        ref = parse_image_ref(request.image)
+        try:
+            settings.network_policy().check_registry(ref.registry)
+        except DestinationRefused as error:
+            raise ValueError(f"registry refused: {error}") from None
+        return rescan_instance_id(ref.canonical, nonce), scan_input_for_image(
+            ref.canonical, options, force=request.force
+        )
     parts = parse_resource_id(request.resourceId or "")
     event = DeploymentEvent.from_parts(parts, MANUAL_CORRELATION_PREFIX + nonce, now)
     if in_scanner_resource_group(event, settings):
@@ -98,13 +124,39 @@ def scan_input_from_body(body: bytes, now: datetime, nonce: str) -> tuple[str, d
     return instance_id, scan_input_for_event(event, options, force=request.force)
 
 
+def scan_input_from_body(body: bytes, now: datetime, nonce: str) -> tuple[str, dict[str, Any]]:
+    """The instance id and orchestration input of a manual scan; raises ValueError with a reason for bad input."""
+    return scan_input_for_request(parse_scan_request(body), now, nonce)
+
+
+async def _check_registry_name(request: ScanRequest) -> None:
+    """ValueError when the image's registry name resolves into the app's network (a DNS answer that cannot be had in
+    REGISTRY_TIMEOUT_SECONDS is no refusal: digest resolution checks again when it connects).
+    """
+    if request.image is None:
+        return
+    settings = get_settings()
+    registry = parse_image_ref(request.image).registry
+    try:
+        await asyncio.wait_for(
+            asyncio.to_thread(check_registry_addresses, registry, settings.network_policy()),
+            settings.registry_timeout_seconds,
+        )
+    except TimeoutError:
+        return
+    except RegistryRefused as error:
+        raise ValueError(f"registry refused: {error}") from None
+
+
 @bp.function_name(START_SCAN_FUNCTION)  # type: ignore[untyped-decorator]
 @bp.route(route=SCANS_ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)  # type: ignore[untyped-decorator]
 @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
 async def start_scan(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """POST /api/scans: start a scan of one image or one deployed resource; 202 with the check-status payload."""
     try:
-        instance_id, scan_input = scan_input_from_body(req.get_body(), datetime.now(UTC), uuid.uuid4().hex)
+        request = parse_scan_request(req.get_body())
+        instance_id, scan_input = scan_input_for_request(request, datetime.now(UTC), uuid.uuid4().hex)
+        await _check_registry_name(request)
     except (InvalidImageRef, InvalidResourceId, ValueError) as error:
         return error_response(400, str(error))
     await client.start_new(ORCHESTRATOR_SCAN_DEPLOYMENT, instance_id, scan_input)

@@ -1,11 +1,13 @@
 """Timer `janitor` (schedule: JANITOR_SCHEDULE, read at indexing): deletes scanner groups that outlived their scan.
 
 A group is deleted when it is older than SCAN_TIMEOUT + JANITOR_GRACE_MINUTES and the orchestration named in its
-tag is not Pending/Running (finished, failed, terminated, purged or unknown). The orchestration deletes its own
-groups on every path; the janitor is the safety net for a crashed host, a lost delete or a create that landed after
-the orchestration gave up. The same rule, on the owner and creation time in their metadata, removes the groups'
-uploads containers (`{UPLOADS_CONTAINER}-<24 hex>`) that the store step did not delete (e.g. a terminated or purged
-orchestration).
+tag has a terminal status (Completed, Failed, Terminated, Canceled) or definitely does not exist (the status API
+answered 404 with an empty body, e.g. purged). A status the API could not give (a 5xx, a connection error, a body
+that is not a status) keeps the group for a later run: a storage hiccup must never delete a live scan's group.
+The orchestration deletes its own groups on every path; the janitor is the safety net for a crashed host, a lost
+delete or a create that landed after the orchestration gave up. The same rule, on the owner and creation time in their
+metadata, removes the groups' uploads containers (`{UPLOADS_CONTAINER}-<24 hex>`) that the store step did not delete
+(e.g. a terminated or purged orchestration).
 
 It is a client function that calls the ARM list/delete functions directly rather than through an orchestration:
 the work is a bounded loop with no waiting, so durable history would only add cost. Another run retries anything
@@ -26,7 +28,7 @@ import azure.functions as func
 
 from activities.aci_scanner import delete_scanner_group, list_scanner_group_infos
 from activities.storage_clients import clients_for, delete_container, list_uploads_containers
-from core.janitor import JanitorDecision, ScannerGroupInfo, decide
+from core.janitor import STATUS_UNREADABLE, JanitorDecision, ScannerGroupInfo, decide
 from core.settings import Settings, get_settings, load_janitor_binding
 
 logger = logging.getLogger(__name__)
@@ -60,10 +62,32 @@ class JanitorReport:
     failed: list[str] = field(default_factory=list)
 
 
+def _is_empty_answer(status: object) -> bool:
+    """True for what the SDK makes of the extension's "no such instance" (404, empty body): nothing but blanks.
+
+    The SDK maps 200/202/400/404/500 alike to a status object, so a 500 with an error body (`{"Message": ...}`) also
+    has no runtime status; only an answer with nothing in it is read as "not found".
+    """
+    if status is None:
+        return True
+    return all(value in (None, "", [], {}) for value in vars(status).values())
+
+
 async def _runtime_status(client: StatusReader, instance_id: str) -> str | None:
-    status = await client.get_status(instance_id)
-    runtime = getattr(status, "runtime_status", None) if status is not None else None
-    return None if runtime is None else str(getattr(runtime, "value", runtime))
+    """The instance's runtime status, None when it definitely does not exist, STATUS_UNREADABLE otherwise."""
+    try:
+        status = await client.get_status(instance_id)
+    except Exception as error:  # the SDK raises on other codes; aiohttp on connection errors
+        why = type(error).__name__
+    else:
+        runtime = getattr(status, "runtime_status", None) if status is not None else None
+        if runtime is not None:
+            return str(getattr(runtime, "value", runtime))
+        if _is_empty_answer(status):
+            return None
+        why = "an answer without a runtime status"
+    logger.warning("janitor: status of %s unreadable (%s), its groups are kept", instance_id, why)
+    return STATUS_UNREADABLE
 
 
 async def sweep(
@@ -76,7 +100,8 @@ async def sweep(
 ) -> JanitorReport:
     """One janitor run: list, decide, delete the scanner groups, then the same for `uploads` (their containers).
 
-    A failed delete is logged and left for the next run. Each orchestration's status is asked once.
+    A failed delete is logged and left for the next run, as is a group whose orchestration's status could not be
+    read. Each orchestration's status is asked once.
     """
     report = JanitorReport()
     statuses: dict[str, str | None] = {}

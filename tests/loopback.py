@@ -7,6 +7,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
+
+from core.network_policy import NetworkPolicy
 
 HandlerFactory = type[BaseHTTPRequestHandler] | Callable[..., Any]
 
@@ -22,3 +25,9 @@ def loopback_http_server(handler: HandlerFactory) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def allowing(*urls: str) -> NetworkPolicy:
+    """The network policy that lets registry requests reach these loopback servers, named as ALLOWED_PRIVATE_REGISTRIES
+    would name them (`127.0.0.1:<port>`); everything else private stays refused."""
+    return NetworkPolicy.allowing(urlsplit(url).netloc for url in urls)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 
 from devhost.server import DevHostServer
 from tests.devhost.server_support import TIMEOUT, idle, running_server
+from tests.loopback import loopback_http_server
 
 WEBHOOK = "/runtime/webhooks/durabletask"
 
@@ -176,3 +179,45 @@ def test_http_trigger_routes_methods_and_plain_string_result(server: DevHostServ
     assert requests.get(f"{base}/api/hello/42", timeout=TIMEOUT).status_code == 404
     assert requests.post(f"{base}/api/hello/world", timeout=TIMEOUT).status_code == 404
     assert requests.get(f"{base}/api/nothing/here", timeout=TIMEOUT).status_code == 404
+
+
+def test_a_forged_host_header_does_not_redirect_the_durable_client(server: DevHostServer) -> None:
+    """The client binding points at devhost's listener: a request's `Host` must not choose where the input goes."""
+    received: list[str] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.path)
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with loopback_http_server(Recorder) as evil:
+        forged = evil.removeprefix("http://")
+        response = requests.post(
+            f"{server.base_url}/api/orchestrators/greeter/forged-1",
+            json={"name": "x"},
+            headers={"Host": forged},
+            timeout=TIMEOUT,
+        )
+    assert received == []
+    assert response.status_code == 202
+    idle(server)
+    assert _status(server, "forged-1")["runtimeStatus"] == "Completed"
+    # The check-status links follow the request's origin, as the SDK builds them on Azure (only the caller reads them).
+    assert response.json()["statusQueryGetUri"].startswith(f"http://{forged}{WEBHOOK}/instances/forged-1")
+
+
+def test_client_binding_is_the_listener_even_for_a_forged_host(server: DevHostServer) -> None:
+    binding = json.loads(server.client_binding_for())
+    assert binding["rpcBaseUrl"] == f"{server.base_url}/durabletask/"
+    response = requests.get(
+        f"{server.base_url}/api/status/never-started", headers={"Host": "evil.example:1234"}, timeout=TIMEOUT
+    )
+    assert response.status_code == 200
+    assert response.json()["runtimeStatus"] is None

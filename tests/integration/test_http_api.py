@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import hypothesis
+import jsonschema_rs
 import pytest
 import requests
 import schemathesis
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.azurite
 OPENAPI = ROOT / "openapi.yaml"
 SCHEMA = schemathesis.openapi.from_path(str(OPENAPI))
 CACHED_IMAGE = "docker.io/library/cached:1"
+ALLOWED_REGISTRY = "127.0.0.1:5000"
 APP_ID = resource_id("Microsoft.App/containerApps", "hello-aca")
 SCENARIO = Scenario.model_validate({"resources": [{"id": APP_ID, "images": ["cached:1"]}]})
 
@@ -34,7 +37,11 @@ SCENARIO = Scenario.model_validate({"resources": [{"id": APP_ID, "images": ["cac
 @pytest.fixture(scope="module")
 def server(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHostServer]:
     tmp = tmp_path_factory.mktemp("api")
-    with serving_pipeline(azurite, SCENARIO, tmp, task_hub="HttpApiTest", ready=seed_cached_result) as (running, _):
+    allowed = {"ALLOWED_PRIVATE_REGISTRIES": ALLOWED_REGISTRY}
+    with serving_pipeline(azurite, SCENARIO, tmp, task_hub="HttpApiTest", ready=seed_cached_result, **allowed) as (
+        running,
+        _,
+    ):
         yield running
 
 
@@ -105,6 +112,53 @@ def test_bad_scan_requests_are_400_with_a_reason(server: DevHostServer, body: An
     assert reason in response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "image",
+    [
+        "169.254.169.254/latest/meta-data:1",
+        "2852039166:80/x:1",
+        "0x7f.1/x:1",
+        "127.1:5000/x:1",
+        "[::1]:5000/x:1",
+        "[::ffff:a00:1]/x:1",  # IPv4-mapped 10.0.0.1
+        "localhost:5000/x:1",
+        "registry.localhost/x:1",
+        "10.0.0.1/x:1",
+        "172.16.0.1:5000/x:1",
+        "192.168.0.10/x:1",
+        "[fd00::1]/x:1",
+        "0.0.0.0:5000/x:1",
+        "168.63.129.16/x:1",
+        "127.0.0.1:5001/x:1",  # the allowed registry is 127.0.0.1:5000 only
+    ],
+)
+def test_a_manual_scan_of_a_registry_inside_the_network_is_refused(server: DevHostServer, image: str) -> None:
+    response = start(server, {"image": image})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("registry refused: ")
+
+
+def test_a_manual_scan_of_an_allowed_private_registry_starts(server: DevHostServer) -> None:
+    response = start(server, {"image": f"{ALLOWED_REGISTRY}/team/app:1"})
+    assert response.status_code == 202, response.text
+
+
+def test_a_manual_scan_of_a_name_resolving_inside_is_refused(
+    server: DevHostServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "registry.inside.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    response = start(server, {"image": "registry.inside.test/app:1"})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("registry refused: registry.inside.test:443 resolves to a private")
+
+
 def test_invalid_json_is_400(server: DevHostServer) -> None:
     response = requests.post(
         api(server, "/scans"), data=b"{not json", headers={"Content-Type": "application/json"}, timeout=10
@@ -132,6 +186,52 @@ def test_image_lookup_errors(server: DevHostServer, params: dict[str, str], stat
     response = requests.get(api(server, "/images"), params=params, timeout=10)
     conforms("/images", "GET", response)
     assert response.status_code == status and response.json()["error"]
+
+
+SPEC: dict[str, Any] = SCHEMA.raw_schema
+SCAN_REQUEST_SCHEMA = jsonschema_rs.Draft4Validator(SPEC["components"]["schemas"]["ScanRequest"])
+(REF_PARAMETER,) = SPEC["paths"]["/images"]["get"]["parameters"]
+REF_SCHEMA = jsonschema_rs.Draft4Validator(REF_PARAMETER["schema"])
+VALID_IMAGE = "nginx:1.27"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"image": VALID_IMAGE},
+        {"image": VALID_IMAGE, "force": True},
+        {"resourceId": APP_ID},
+        {"image": VALID_IMAGE, "resourceId": None},
+        {"resourceId": APP_ID, "image": None},
+        {"image": None},
+        {"image": VALID_IMAGE, "force": None},
+        {"image": ""},
+        {"resourceId": ""},
+        {"image": VALID_IMAGE, "resourceId": APP_ID},
+        {"image": VALID_IMAGE, "extra": 1},
+        {"image": 7},
+        {"image": VALID_IMAGE, "force": "true"},
+        {},
+        None,
+        [],
+    ],
+)
+def test_scan_request_schema_and_code_agree(server: DevHostServer, body: Any) -> None:
+    """With a valid image and resource id, openapi.yaml's ScanRequest accepts a body exactly when the code does."""
+    response = requests.post(api(server, "/scans"), json=body, timeout=10)
+    conforms("/scans", "POST", response)
+    assert response.status_code in (202, 400)
+    assert SCAN_REQUEST_SCHEMA.is_valid(body) == (response.status_code == 202), response.text
+
+
+@pytest.mark.parametrize("ref", [VALID_IMAGE, "", None])
+def test_image_ref_parameter_schema_and_code_agree(server: DevHostServer, ref: str | None) -> None:
+    """The `ref` query parameter: required, a non-empty string (the code refuses an empty one, the schema too)."""
+    response = requests.get(api(server, "/images"), params={} if ref is None else {"ref": ref}, timeout=10)
+    conforms("/images", "GET", response)
+    schema_accepts = ref is not None if REF_PARAMETER["required"] else True
+    schema_accepts = schema_accepts and (ref is None or REF_SCHEMA.is_valid(ref))
+    assert schema_accepts == (response.status_code != 400), response.text
 
 
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE

@@ -17,7 +17,7 @@ from activities.registry import MANIFEST_MEDIA_TYPES, api_base, resolve_digest, 
 from core.settings import get_settings
 from devhost.armsim.testing import BASE_APP_SETTINGS
 from devhost.azurite import free_port
-from tests.loopback import loopback_http_server
+from tests.loopback import allowing, loopback_http_server
 
 INDEX_DIGEST = "sha256:" + "c" * 64
 TOKEN = "anonymous-pull-token"
@@ -89,7 +89,9 @@ def fake_registry() -> Iterator[FakeRegistry]:
 
 def test_resolves_through_challenge_and_anonymous_token(fake_registry: FakeRegistry) -> None:
     endpoints = {"docker.io": fake_registry.base}
-    answer = resolve_digest("docker.io/library/nginx:1.27", timeout=5, endpoints=endpoints)
+    answer = resolve_digest(
+        "docker.io/library/nginx:1.27", timeout=5, endpoints=endpoints, policy=allowing(fake_registry.base)
+    )
     assert (answer.digest, answer.reason) == (INDEX_DIGEST, None)
     methods = [(method, path.split("?")[0]) for method, path, _ in fake_registry.requests]
     assert methods == [
@@ -104,14 +106,24 @@ def test_resolves_through_challenge_and_anonymous_token(fake_registry: FakeRegis
 
 
 def test_unknown_tag_falls_back_with_a_reason(fake_registry: FakeRegistry) -> None:
-    answer = resolve_digest("docker.io/library/nginx:9.99", timeout=5, endpoints={"docker.io": fake_registry.base})
+    answer = resolve_digest(
+        "docker.io/library/nginx:9.99",
+        timeout=5,
+        endpoints={"docker.io": fake_registry.base},
+        policy=allowing(fake_registry.base),
+    )
     assert answer.digest is None
     assert answer.reason == "digest not resolved: registry answered 404 for the manifest"
 
 
 def test_a_token_realm_over_plain_http_elsewhere_is_refused(fake_registry: FakeRegistry) -> None:
     fake_registry.realm_override = "http://auth.example.com/token"
-    answer = resolve_digest("docker.io/library/nginx:1.27", timeout=5, endpoints={"docker.io": fake_registry.base})
+    answer = resolve_digest(
+        "docker.io/library/nginx:1.27",
+        timeout=5,
+        endpoints={"docker.io": fake_registry.base},
+        policy=allowing(fake_registry.base),
+    )
     assert answer.digest is None
     assert "realm rejected" in (answer.reason or "")
     assert [m for m, _, _ in fake_registry.requests] == ["HEAD"]
@@ -126,7 +138,7 @@ def test_connection_refused_falls_back_at_once_for_every_image_of_that_registry(
     closed = f"http://127.0.0.1:{free_port()}"
     images = [f"docker.io/library/app{i}:1" for i in range(20)]
     started = time.monotonic()
-    answers = resolve_digests(images, timeout=5, endpoints={"docker.io": closed})
+    answers = resolve_digests(images, timeout=5, endpoints={"docker.io": closed}, policy=allowing(closed))
     assert time.monotonic() - started < 1.0
     assert all(a.digest is None for a in answers)
     assert answers[0].reason == "registry unreachable: URLError"
@@ -139,7 +151,9 @@ def test_a_registry_that_never_answers_costs_one_timeout() -> None:
         silent.listen(8)
         endpoints = {"docker.io": f"http://127.0.0.1:{silent.getsockname()[1]}"}
         started = time.monotonic()
-        answers = resolve_digests(["docker.io/library/a:1", "docker.io/library/b:1"], timeout=0.3, endpoints=endpoints)
+        images = ["docker.io/library/a:1", "docker.io/library/b:1"]
+        policy = allowing(endpoints["docker.io"])
+        answers = resolve_digests(images, timeout=0.3, endpoints=endpoints, policy=policy)
         elapsed = time.monotonic() - started
     assert elapsed < 1.5
     assert all(a.digest is None and "unreachable" in (a.reason or "") for a in answers)

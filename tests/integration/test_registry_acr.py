@@ -25,7 +25,7 @@ from devhost.armsim.testing import point_process_at, settings_env
 from devhost.azurite import free_port
 from devhost.clock import VirtualClock
 from tests.integration.test_registry import INDEX_DIGEST
-from tests.loopback import loopback_http_server
+from tests.loopback import allowing, loopback_http_server
 
 REGISTRY = "contoso.azurecr.io"
 ACR_SCOPE = "https://containerregistry.azure.net/.default"  # as documented, not the module constant
@@ -166,7 +166,10 @@ def acr(credential: TokenCredential) -> Iterator[FakeAcr]:
 def _resolve(
     images: list[str], acr: FakeAcr, credential: TokenCredential | None, timeout: float = 5
 ) -> list[DigestResolution]:
-    return resolve_digests(images, timeout=timeout, endpoints={acr.registry: acr.base}, credential=credential)
+    endpoints = {acr.registry: acr.base}
+    return resolve_digests(
+        images, timeout=timeout, endpoints=endpoints, credential=credential, policy=allowing(acr.base)
+    )
 
 
 def test_resolves_through_the_exchange_with_the_app_identity_token(
@@ -244,6 +247,7 @@ def test_identity_tokens_go_only_to_azure_container_registries(acr: FakeAcr, cre
         timeout=5,
         endpoints={"ghcr.io": acr.base},
         acr_identity=AcrIdentityTokens(credential),
+        policy=allowing(acr.base),
     )
     assert answer.digest is None
     assert answer.reason == "digest not resolved: token endpoint refused an anonymous token (401)"
@@ -255,7 +259,9 @@ def test_an_unreachable_registry_falls_back_at_once(credential: TokenCredential,
     images = [f"{REGISTRY}/shop/app{i}:1" for i in range(10)]
     before = sim.stats()["token_requests"]
     started = time.monotonic()
-    answers = resolve_digests(images, timeout=5, endpoints={REGISTRY: closed}, credential=credential)
+    answers = resolve_digests(
+        images, timeout=5, endpoints={REGISTRY: closed}, credential=credential, policy=allowing(closed)
+    )
     assert time.monotonic() - started < 1.0
     assert {a.reason for a in answers} == {"registry unreachable: URLError"}
     assert sim.stats()["token_requests"] == before  # no identity token is fetched for a registry that is not there
@@ -302,7 +308,7 @@ def test_a_credential_without_a_token_is_asked_once_per_batch(
     other = "fabrikam.azurecr.io"
     endpoints = {REGISTRY: acr.base, other: acr.base}
     images = [f"{REGISTRY}/shop/api:2", f"{other}/shop/web:1.4", f"{REGISTRY}/shop/web:1.4"]
-    answers = resolve_digests(images, timeout=5, endpoints=endpoints, credential=refused)
+    answers = resolve_digests(images, timeout=5, endpoints=endpoints, credential=refused, policy=allowing(acr.base))
     assert {a.reason for a in answers} == {
         "digest not resolved: the app identity gave no token: ClientAuthenticationError"
     }

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
+from azure.storage.blob import ContainerClient
 
 from activities.results_store import get_scan_record
 from activities.storage_clients import clients_for, list_uploads_containers
@@ -227,20 +229,31 @@ class StorageOutageAfterScan(SimState):
         return response
 
 
-def delete_reports_container() -> None:
-    """Collect (it copies each report into the reports container) now fails on every attempt.
+def reports_unreachable(patch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Collect (it copies each report into the reports container) then fails on every attempt.
 
-    The container is created on first use and then remembered as ready, so create it, then delete it.
+    The process's results storage answers no more for the reports container, as in an outage (a deleted container
+    would be recreated by the next upload, `activities/storage_clients.py`).
     """
-    settings = get_settings()
-    clients_for(settings).container(settings.results_container).delete_container()
+
+    def unreachable(name: str) -> ContainerClient:
+        raise ServiceRequestError(f"results storage unreachable (container {name})")
+
+    def break_storage() -> None:
+        patch.setattr(clients_for(get_settings()), "container", unreachable)
+
+    return break_storage
 
 
-def test_group_is_deleted_and_the_failure_recorded_when_collect_fails(azurite: Azurite, tmp_path: Path) -> None:
+def test_group_is_deleted_and_the_failure_recorded_when_collect_fails(
+    azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Storage breaks as the scan finishes: collect fails after its retries; delete runs, the record says failed."""
 
     def outage_after_scan(sim: ArmSimulator, clock: VirtualClock) -> None:
-        sim.state = StorageOutageAfterScan(sim.scenario, clock.now, sim.identity_header, delete_reports_container)
+        sim.state = StorageOutageAfterScan(
+            sim.scenario, clock.now, sim.identity_header, reports_unreachable(monkeypatch)
+        )
 
     with running_pipeline(azurite, scenario((WEB, ["nginx:1.27"])), tmp_path, prepare=outage_after_scan) as pipeline:
         instance_id = start_deployment(pipeline, WEB)
