@@ -128,8 +128,9 @@ class SimState:
             }
 
     def group_names(self) -> list[str]:
+        """The groups there and not being deleted (a DELETE was not accepted for them)."""
         with self._lock:
-            return sorted(g.name for g in self._groups.values())
+            return sorted(g.name for g in self._groups.values() if not g.deleting)
 
     # ---- request entry ----------------------------------------------------------------------------------------
     def handle(
@@ -300,7 +301,6 @@ class SimState:
         headers = {
             "Location": self._operation_path(group, operation_id, "operationResults"),
             "Azure-AsyncOperation": self._operation_path(group, operation_id),
-            "Retry-After": "1",
         }
         return SimResponse(202, None, headers)
 

@@ -196,7 +196,10 @@ def test_real_quota_exhaustion_from_the_scenario_limit(
         create_scanner_group(settings, request([NGINX], instance="scan-a"))
         with pytest.raises(ScannerQuotaError):
             create_scanner_group(settings, request([NGINX], instance="scan-b"))
-        delete_scanner_group(settings, scanner_group_name("scan-a"))
+        assert delete_scanner_group(settings, scanner_group_name("scan-a")) is True
+        with pytest.raises(ScannerQuotaError):  # a deleting group still counts until its deletion completes
+            create_scanner_group(settings, request([NGINX], instance="scan-b"))
+        clock.advance(timedelta(seconds=10))
         assert create_scanner_group(settings, request([NGINX], instance="scan-b")).created
     clients.reset_cache()
 
