@@ -57,7 +57,8 @@ _HOUR = timedelta(hours=1)
 
 def api_version_error(provider: str, version: str | None) -> dict[str, Any] | None:
     """ARM's 400 body for a missing or unserved api-version of `provider`, None when it is served (or when the
-    simulator does not model `provider` at all: such paths answer 404)."""
+    simulator does not model `provider` at all: such paths answer 404).
+    """
     if provider.lower() not in API_VERSIONS:
         return None
     if version is None or not version.strip():
