@@ -62,6 +62,8 @@ class SimState:
         self.created = 0
         self.deleted = 0
         self.refused: Counter[str] = Counter()  # quota refusals by quota name
+        self.peak_groups = 0
+        self.peak_cores = 0.0
         self.images_started = 0
 
     # ---- public API -------------------------------------------------------------------------------------------
@@ -121,6 +123,8 @@ class SimState:
                 "usage": {
                     "groups": len(self._groups),
                     "cores": sum(limits.group_cores(g.body) for g in self._groups.values()),
+                    "peak_groups": self.peak_groups,
+                    "peak_cores": self.peak_cores,
                 },
                 "refused": dict(self.refused),
                 "scans": {"images_started": self.images_started},
@@ -347,6 +351,8 @@ class SimState:
         self._groups[parsed.key()] = group
         self._operations[operation_id] = parsed.key()
         self._creates = [t for t in self._creates if (now - t).total_seconds() < 3600] + [now]
+        self.peak_groups = max(self.peak_groups, groups_used + 1)
+        self.peak_cores = max(self.peak_cores, cores_used + limits.group_cores(spec))
         self.created += 1
         self.images_started += 0 if group.capacity_failure else len(group.scan_images)
         op_path = self._operation_path(group, operation_id)
