@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,5 +48,5 @@ class ScanOptions(BaseModel):
 
     def max_scanner_groups(self) -> int:
         """Groups one scan may plan: MAX_CONCURRENT_SCANNER_GROUPS, fewer when their cores would exceed the budget."""
-        by_cores = int(self.aci_max_cores // self.scanner_cpu + 1e-9)
+        by_cores = math.floor(self.aci_max_cores / self.scanner_cpu + 1e-9)  # 0.5 // 0.1 is 4.0 in floating point
         return max(1, min(self.max_concurrent_scanner_groups, by_cores))
