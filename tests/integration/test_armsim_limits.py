@@ -205,12 +205,17 @@ def test_a_late_capacity_failure_shows_in_get_and_fails_the_create_poller(
     sim = _limited(clock, monkeypatch, capacity_failures="1", provisioning_delay_s="20")
     try:
         client = ContainerInstanceManagementClient(DefaultAzureCredential(), SUBSCRIPTION_ID, **sdk_kwargs(sim))
-        assert _create(client, "qscan-late").provisioning_state == "Pending"  # the PUT itself succeeds
+        late = client.container_groups.begin_create_or_update(
+            SCANNER_RESOURCE_GROUP, "qscan-late", _group(), polling_interval=0
+        )
         poller = client.container_groups.begin_create_or_update(
             SCANNER_RESOURCE_GROUP, "qscan-fine", _group(), polling_interval=0
         )
         clock.advance(timedelta(seconds=20))
         assert poller.result(timeout=30).provisioning_state == "Succeeded"  # only the first group fails
+        with pytest.raises(HttpResponseError) as caught:  # the PUT succeeded; its operation failed
+            late.result(timeout=30)
+        assert "not available in the location" in str(caught.value)
         failed = client.container_groups.get(SCANNER_RESOURCE_GROUP, "qscan-late")
         assert failed.provisioning_state == "Failed"
         view: Any = failed.instance_view  # read-only SDK fields are typed None: read them dynamically
