@@ -8,7 +8,8 @@ The SDK itself retries only broken connections, once; 429 and 5xx go straight ba
 options (and Retry-After is surfaced, never slept on inside an activity).
 
 Which error goes where (`classify`):
-- code `ContainerGroupQuotaReached` (ACI answers it with 400 or 409): `ScannerQuotaError`, the orchestration waits;
+- code `ContainerGroupQuotaReached` (ACI answers it with 400 or 409), or "not available in the location" (no
+  capacity in the region): `ScannerQuotaError`, the orchestration waits and creates again;
 - 408, 429, 500, 502, 503, 504 and 409 with a transient conflict code: `ArmRetryableError`, the retry policy;
 - anything else (401, 403, 400 that is not quota, 404 that is not an answer, other 409s): `ArmError`, not
   retryable. A registered ARM activity (`failing_fast`) returns it as a `non_retryable_error` answer at once instead
@@ -19,6 +20,7 @@ Connection errors are not `HttpResponseError`s: they propagate unchanged and kee
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -39,6 +41,10 @@ FATAL_MARKER = "arm-error"
 QUOTA_CODES = frozenset({"ContainerGroupQuotaReached", "QuotaExceeded", "StandardCoresQuotaExceeded"})
 """Quota refusals, by ARM error code whatever the status: ACI answers ContainerGroupQuotaReached with 400 in the
 captured errors (MicrosoftDocs/azure-docs issue 51738; Microsoft's troubleshooting article on it), 409 elsewhere."""
+CAPACITY_FAILURE = re.compile(r"not available in the location", re.IGNORECASE)
+"""ACI's "ServiceUnavailable: The requested resource is not available in the location ...": no capacity in the
+region right now. As a create's answer it waits like a quota refusal; as a late provisioning failure see
+activities.aci_scanner."""
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 TRANSIENT_CONFLICT_CODES = frozenset({"Conflict", "ContainerGroupTransitioning", "AnotherOperationInProgress"})
 SDK_RETRY_OPTIONS: dict[str, Any] = {
@@ -102,7 +108,7 @@ def classify(error: HttpResponseError) -> ArmError:
     status = error.status_code
     code = error.error.code if error.error is not None else None
     message = error_message(error)
-    if code in QUOTA_CODES:
+    if code in QUOTA_CODES or CAPACITY_FAILURE.search(message):
         return ScannerQuotaError(status, code, message, _retry_after(error))
     if status in RETRYABLE_STATUSES or (status == 409 and code in TRANSIENT_CONFLICT_CODES):
         return ArmRetryableError(status, code, message, _retry_after(error))

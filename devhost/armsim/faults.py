@@ -30,6 +30,7 @@ class Fault:
     retry_after: int | None = None
     code: str | None = None
     served: int = 0
+    message: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method.upper()) and re.search(self.path_pattern, path, re.IGNORECASE) is not None
@@ -44,7 +45,8 @@ class Fault:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            k: getattr(self, k) for k in ("method", "path_pattern", "status", "times", "retry_after", "code", "served")
+            k: getattr(self, k)
+            for k in ("method", "path_pattern", "status", "times", "retry_after", "code", "served", "message")
         }
 
 
@@ -59,6 +61,7 @@ def fault_from_json(body: bytes) -> tuple[Fault | None, str | None]:
             times=None if raw.get("times", 1) is None else int(raw.get("times", 1)),
             retry_after=None if raw.get("retry_after") is None else int(raw["retry_after"]),
             code=raw.get("code"),
+            message=None if raw.get("message") is None else str(raw["message"]),
         )
         re.compile(fault.path_pattern)
     except (ValueError, KeyError, TypeError, re.error) as exc:
@@ -74,5 +77,5 @@ def fault_response(fault: Fault, path: str, max_cores: float) -> SimResponse:
     if fault.code == arm.CODE_QUOTA or (fault.status == 409 and fault.code is None):
         body = limits.quota_error(arm.DEFAULT_LOCATION, limits.QUOTA_CORES, max_cores, max_cores, 1)
         return SimResponse(fault.status, body, headers)
-    message = f"Simulated failure {fault.status} for {path}."
+    message = fault.message or f"Simulated failure {fault.status} for {path}."
     return SimResponse(fault.status, arm.arm_error(fault.status, message, fault.code), headers)

@@ -3,13 +3,14 @@
 Sources:
 - Limits: learn.microsoft.com/azure/container-instances/container-instances-resource-and-quota-limits: 100 Standard
   container groups and 100 Standard cores per subscription and region (both adjustable), 100 creates per 5 minutes
-  and 300 per hour, at most 60 containers in a group. A scenario may lower them (`ARMSIM_*`), never raise them.
+  and 300 per hour, as many deletes, at most 60 containers in a group. A scenario may lower them (`ARMSIM_*`), never
+  raise them.
 - Quota refusal: code `ContainerGroupQuotaReached` with HTTP 400 and the message
   "Resource type 'Microsoft.ContainerInstance/containerGroups' container group quota '<quota>' exceeded in region
   '<region>'. Limit: '<n>', Usage: '<n>' Requested: '<n>'." (captured errors: MicrosoftDocs/azure-docs issue
   51738, Microsoft's troubleshooting article "ContainerGroupQuotaReached error ..." for StandardSpotCores).
-  The quota names 'StandardCores' is captured; 'ContainerGroups' and the two create-rate names are this simulator's
-  (ACI's own wording for them is not published), in the same shape and with the same code.
+  The quota name 'StandardCores' is captured; 'ContainerGroups' and the create and delete rate names are this
+  simulator's (ACI's own answer for them is not published), in the same shape and with the same code.
 - The 60-container refusal: ACI's code for it is not published; answered as ARM's generic 400 `BadRequest`.
 - api-version: ARM refuses a request without one (400 `MissingApiVersionParameter`) or with one the resource
   provider does not serve (400 `InvalidApiVersionParameter`, "The api-version '<v>' is invalid. The supported
@@ -51,6 +52,8 @@ QUOTA_GROUPS = "ContainerGroups"
 QUOTA_CORES = "StandardCores"
 QUOTA_CREATES_5_MINUTES = "ContainerGroupCreatesPer5Minutes"
 QUOTA_CREATES_HOUR = "ContainerGroupCreatesPerHour"
+QUOTA_DELETES_5_MINUTES = "ContainerGroupDeletesPer5Minutes"
+QUOTA_DELETES_HOUR = "ContainerGroupDeletesPerHour"
 _FIVE_MINUTES = timedelta(minutes=5)
 _HOUR = timedelta(hours=1)
 
@@ -123,16 +126,30 @@ def refusal(
     Groups and cores count every group of the subscription in the region until its deletion completes; creates
     count the successful PUTs of new groups in the rolling 5 minutes and hour.
     """
-    recent = [t for t in creates if now - t < _HOUR]
-    last_5 = sum(1 for t in recent if now - t < _FIVE_MINUTES)
     if groups_in_region + 1 > limits.max_container_groups:
         return quota_error(location, QUOTA_GROUPS, limits.max_container_groups, groups_in_region, 1)
     if cores_in_region + cores > limits.max_cores + 1e-9:
         return quota_error(location, QUOTA_CORES, limits.max_cores, cores_in_region, cores)
-    if last_5 + 1 > limits.max_creates_per_5_minutes:
-        return quota_error(location, QUOTA_CREATES_5_MINUTES, limits.max_creates_per_5_minutes, last_5, 1)
-    if len(recent) + 1 > limits.max_creates_per_hour:
-        return quota_error(location, QUOTA_CREATES_HOUR, limits.max_creates_per_hour, len(recent), 1)
+    rates = (
+        (QUOTA_CREATES_5_MINUTES, limits.max_creates_per_5_minutes),
+        (QUOTA_CREATES_HOUR, limits.max_creates_per_hour),
+    )
+    return rate_refusal(location, creates, now, rates)
+
+
+def rate_refusal(
+    location: str, times: Iterable[datetime], now: datetime, rates: tuple[tuple[str, int], tuple[str, int]]
+) -> dict[str, Any] | None:
+    """The refusal of one more create or delete when `times` (the earlier ones) use up a rate: ((name, per 5
+    minutes), (name, per hour)); None when both allow it.
+    """
+    recent = [t for t in times if now - t < _HOUR]
+    last_5 = sum(1 for t in recent if now - t < _FIVE_MINUTES)
+    (name_5, per_5), (name_hour, per_hour) = rates
+    if last_5 + 1 > per_5:
+        return quota_error(location, name_5, per_5, last_5, 1)
+    if len(recent) + 1 > per_hour:
+        return quota_error(location, name_hour, per_hour, len(recent), 1)
     return None
 
 

@@ -47,6 +47,7 @@ class SimState:
         self._operations: dict[str, str] = {}  # operation id -> group key
         self._finished: set[str] = set()  # delete operations whose group is gone
         self._creates: list[datetime] = []  # successful creates of new groups (the rate limits)
+        self._deletes: list[datetime] = []  # accepted deletes (their own rate limits)
         self._capacity_failures_left = self.sim.capacity_failures
         self._seeded = {}
         for resource in scenario.resources:
@@ -297,6 +298,15 @@ class SimState:
         if group is None:
             return SimResponse(204)
         if group.delete_operation_id is None:
+            rates = (
+                (limits.QUOTA_DELETES_5_MINUTES, self.sim.max_deletes_per_5_minutes),
+                (limits.QUOTA_DELETES_HOUR, self.sim.max_deletes_per_hour),
+            )
+            refusal = limits.rate_refusal(group.location, self._deletes, now, rates)
+            if refusal is not None:
+                self.refused[refusal["error"]["message"].split("'")[3]] += 1
+                return SimResponse(400, refusal)
+            self._deletes = [t for t in self._deletes if (now - t).total_seconds() < 3600] + [now]
             group.delete_operation_id = str(uuid.uuid4())
             group.gone_at = now + timedelta(seconds=self.sim.delete_delay_s)
             self._operations[group.delete_operation_id] = key

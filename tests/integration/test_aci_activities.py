@@ -284,3 +284,15 @@ def test_registered_arm_activities_answer_non_retryable_errors_at_once(
         assert get_scanner_state_activity({"group_name": GROUP})["exists"] is False
     finally:
         get_settings.cache_clear()
+
+
+def test_a_create_refused_for_capacity_waits_like_a_quota_refusal(sim: ArmSimulator, settings: Settings) -> None:
+    sim.inject("PUT", r"/containerGroups/", 503, code="ServiceUnavailable")  # generic text: transient, retried
+    with pytest.raises(ArmRetryableError) as transient:
+        create_scanner_group(settings, request([NGINX]))
+    assert not isinstance(transient.value, ScannerQuotaError)
+    capacity_text = "The requested resource is not available in the location 'westeurope' at this moment."
+    sim.inject("PUT", r"/containerGroups/", 503, code="ServiceUnavailable", message=capacity_text)
+    with pytest.raises(ScannerQuotaError) as capacity:
+        create_scanner_group(settings, request([NGINX]))
+    assert "not available in the location" in str(capacity.value)

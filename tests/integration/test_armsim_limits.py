@@ -71,6 +71,7 @@ def test_default_limits_are_acis() -> None:
     knobs = Scenario().sim_settings()
     assert (knobs.max_container_groups, knobs.max_cores, knobs.max_containers_per_group) == (100, 100, 60)
     assert (knobs.max_creates_per_5_minutes, knobs.max_creates_per_hour) == (100, 300)
+    assert (knobs.max_deletes_per_5_minutes, knobs.max_deletes_per_hour) == (100, 300)
     with pytest.raises(ValueError, match="less than or equal"):
         Scenario.model_validate({"settings": {"ARMSIM_MAX_CORES": "101"}}).sim_settings()  # lower, never raise
 
@@ -122,6 +123,24 @@ def test_group_count_and_create_rates_are_limited(clock: VirtualClock, monkeypat
         assert "'ContainerGroupCreatesPerHour'" in str(_refusal(client, "qscan-5").message)
         clock.advance(timedelta(hours=1))
         _create(client, "qscan-5")
+    finally:
+        sim.stop()
+
+
+def test_delete_rates_are_limited_too(clock: VirtualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = _limited(clock, monkeypatch, max_deletes_per_5_minutes="2")
+    try:
+        client = ContainerInstanceManagementClient(DefaultAzureCredential(), SUBSCRIPTION_ID, **sdk_kwargs(sim))
+        for name in ("qscan-d1", "qscan-d2", "qscan-d3"):
+            _create(client, name)
+        client.container_groups.begin_delete(SCANNER_RESOURCE_GROUP, "qscan-d1", polling=False)
+        client.container_groups.begin_delete(SCANNER_RESOURCE_GROUP, "qscan-d2", polling=False)
+        with pytest.raises(HttpResponseError) as caught:
+            client.container_groups.begin_delete(SCANNER_RESOURCE_GROUP, "qscan-d3", polling=False)
+        assert caught.value.status_code == 400 and "'ContainerGroupDeletesPer5Minutes'" in str(caught.value.message)
+        assert isinstance(classify(caught.value), ScannerQuotaError)  # retried by the activity policy
+        clock.advance(timedelta(minutes=5))
+        client.container_groups.begin_delete(SCANNER_RESOURCE_GROUP, "qscan-d3", polling=False)
     finally:
         sim.stop()
 

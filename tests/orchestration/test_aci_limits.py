@@ -51,6 +51,16 @@ def test_a_quota_refusal_with_status_400_waits_by_its_code(azurite: Azurite, tmp
         assert pipeline.sim.stats()["groups"] == {"created": 1, "deleted": 1, "remaining": 0}
 
 
+def test_a_create_refused_for_capacity_waits_like_a_quota_refusal(azurite: Azurite, tmp_path: Path) -> None:
+    with running_pipeline(azurite, scenario((WEB, ["nginx:1.27"])), tmp_path) as pipeline:
+        text = "The requested resource is not available in the location 'westeurope' at this moment."
+        pipeline.sim.inject("PUT", r"/containerGroups/qscan-", 503, times=7, code="ServiceUnavailable", message=text)
+        instance_id = start_deployment(pipeline, WEB)
+        pipeline.run()
+        assert statuses(pipeline, instance_id) == {NGINX: "completed"}
+        assert pipeline.sim.stats()["faults_served"] == 7
+
+
 def test_aci_standard_cores_refusal_waits_for_the_first_scan_to_end(azurite: Azurite, tmp_path: Path) -> None:
     """Two 2-core groups with 2 cores of ACI quota (the gate, at its default 100, lets both through): the second
     create is refused by ACI for StandardCores (400) and made again once the first group is deleted."""
