@@ -111,6 +111,16 @@ def region_key(location: str) -> str:
     return location.replace(" ", "").lower()
 
 
+def scope(resource_id: str, location: str) -> tuple[str, str]:
+    """(subscription, region) of a resource: ACI's limits apply per subscription and region."""
+    return resource_id.split("/")[2].lower(), region_key(location)
+
+
+def recorded(times: list[datetime], now: datetime) -> list[datetime]:
+    """`times` of the last hour (what the rate limits look at) and `now`."""
+    return [*(t for t in times if now - t < _HOUR), now]
+
+
 def refusal(
     *,
     location: str,

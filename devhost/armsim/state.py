@@ -46,8 +46,9 @@ class SimState:
         self._groups: dict[str, SimGroup] = {}
         self._operations: dict[str, str] = {}  # operation id -> group key
         self._finished: set[str] = set()  # delete operations whose group is gone
-        self._creates: list[datetime] = []  # successful creates of new groups (the rate limits)
-        self._deletes: list[datetime] = []  # accepted deletes (their own rate limits)
+        # Times of successful creates and of accepted deletes, per (subscription, region): ACI's rate limits
+        self._creates: dict[tuple[str, str], list[datetime]] = {}
+        self._deletes: dict[tuple[str, str], list[datetime]] = {}
         self._capacity_failures_left = self.sim.capacity_failures
         self._seeded = {}
         for resource in scenario.resources:
@@ -302,11 +303,12 @@ class SimState:
                 (limits.QUOTA_DELETES_5_MINUTES, self.sim.max_deletes_per_5_minutes),
                 (limits.QUOTA_DELETES_HOUR, self.sim.max_deletes_per_hour),
             )
-            refusal = limits.rate_refusal(group.location, self._deletes, now, rates)
+            scope = limits.scope(group.path_id, group.location)
+            refusal = limits.rate_refusal(group.location, self._deletes.get(scope, []), now, rates)
             if refusal is not None:
                 self.refused[refusal["error"]["message"].split("'")[3]] += 1
                 return SimResponse(400, refusal)
-            self._deletes = [t for t in self._deletes if (now - t).total_seconds() < 3600] + [now]
+            self._deletes[scope] = limits.recorded(self._deletes.get(scope, []), now)
             group.delete_operation_id = str(uuid.uuid4())
             group.gone_at = now + timedelta(seconds=self.sim.delete_delay_s)
             self._operations[group.delete_operation_id] = key
@@ -344,7 +346,7 @@ class SimState:
             cores=limits.group_cores(spec),
             groups_in_region=groups_used,
             cores_in_region=cores_used,
-            creates=self._creates,
+            creates=self._creates.get(limits.scope(parsed.resource_id(), location), []),
             now=now,
             limits=self.sim,
         )
@@ -360,7 +362,8 @@ class SimState:
             group.capacity_failure = True
         self._groups[parsed.key()] = group
         self._operations[operation_id] = parsed.key()
-        self._creates = [t for t in self._creates if (now - t).total_seconds() < 3600] + [now]
+        scope = limits.scope(parsed.resource_id(), location)
+        self._creates[scope] = limits.recorded(self._creates.get(scope, []), now)
         self.peak_groups = max(self.peak_groups, groups_used + 1)
         self.peak_cores = max(self.peak_cores, cores_used + limits.group_cores(spec))
         self.created += 1
