@@ -1,11 +1,13 @@
 """Activities on scanner container groups in ACI: create (idempotent, no LRO wait), state, logs, delete, list.
 
 Each call is one or two ARM requests, so a 3-minute scan costs GET+PUT, a handful of state polls, at most one logs
-read and one DELETE. Errors: see activities.clients (`arm-retryable`, `aci-quota-reached`, `arm-error`).
+read and one DELETE. Errors: see activities.clients (`arm-retryable`, `aci-quota-reached`, `arm-error`); the
+registered activities answer a non-retryable ARM error at once (`failing_fast`) instead of raising it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
 from activities import names
 from activities.activity_registry import activity_registrar, validated
-from activities.clients import ArmError, classify, container_instances, error_message
+from activities.clients import ArmError, classify, container_instances, error_message, failing_fast
 from activities.storage_clients import create_uploads_container, make_upload_sas
 from core.janitor import ScannerGroupInfo
 from core.naming import SCANNER_GROUP_NAME_PATTERN, SCANNER_GROUP_PREFIX
@@ -37,6 +39,13 @@ GROUP_NAME_PATTERN = SCANNER_GROUP_NAME_PATTERN
 DEFAULT_LOG_TAIL_LINES = 200
 MAX_LOG_CHARS = 8_000  # activity outputs live in orchestration history: keep them small
 MAX_IMAGES = 60
+CAPACITY_FAILURE = re.compile(r"ServiceUnavailable|not available in the location", re.IGNORECASE)
+"""ACI's late capacity failure: "ServiceUnavailable: The requested resource is not available in the location ..."
+as the asynchronous provisioning failure of a group whose PUT succeeded (see shared reference, azure.md)."""
+MAX_CAPACITY_MESSAGE_CHARS = 300
+DELETE_ACCEPTED = frozenset({200, 202})
+"""DELETE of a container group: 200 or 202 (deletion started, a long-running operation), 204 when absent
+(azure-rest-api-specs, containerinstance 2023-05-01, ContainerGroups_Delete)."""
 
 
 class CreateScannerGroupRequest(BaseModel):
@@ -81,6 +90,8 @@ class ScannerState(BaseModel):
     provisioning_state: str | None = None
     instance_id: str | None = None
     container: ContainerState | None = None
+    capacity_failure: str | None = None
+    """Set (to ACI's message) when provisioning failed because the region had no capacity: retry later, elsewhere."""
 
 
 class ScannerLogs(BaseModel):
@@ -160,16 +171,29 @@ def _container_state(group: aci.ContainerGroup) -> ContainerState | None:
     )
 
 
+def _capacity_failure(group: aci.ContainerGroup, provisioning_state: str | None) -> str | None:
+    """ACI's "not available in the location" message of a group whose provisioning failed, if that is why."""
+    if (provisioning_state or "").lower() != "failed":
+        return None
+    views: list[Any] = [group.instance_view, *(c.instance_view for c in group.containers or [])]
+    texts = [str(getattr(getattr(v, "current_state", None), "detail_status", None) or "") for v in views]
+    texts += [f"{e.name or ''}: {e.message or ''}" for v in views for e in (getattr(v, "events", None) or [])]
+    found = next((text for text in texts if CAPACITY_FAILURE.search(text)), None)
+    return found.strip(": ")[:MAX_CAPACITY_MESSAGE_CHARS] if found else None
+
+
 def _state_of(group: aci.ContainerGroup, name: str, *, created: bool | None = None) -> ScannerState:
     view: Any = group.instance_view
+    provisioning_state = getattr(group, "provisioning_state", None)
     return ScannerState(
         group_name=name,
         exists=True,
         created=created,
         state=getattr(view, "state", None),
-        provisioning_state=getattr(group, "provisioning_state", None),
+        provisioning_state=provisioning_state,
         instance_id=(group.tags or {}).get(TAG_INSTANCE),
         container=_container_state(group),
+        capacity_failure=_capacity_failure(group, provisioning_state),
     )
 
 
@@ -257,16 +281,24 @@ def get_scanner_logs(settings: Settings, group_name: str, tail: int = DEFAULT_LO
     return ScannerLogs(group_name=group_name, exists=True, log=text[-MAX_LOG_CHARS:])
 
 
+def _status_code(response: Any, _deserialized: object, _headers: object) -> int:
+    return int(response.http_response.status_code)
+
+
 def delete_scanner_group(settings: Settings, group_name: str) -> bool:
-    """One DELETE, no waiting; True when a group was there, False when it was already gone (success too)."""
+    """One DELETE, no waiting for the long-running deletion; True when a group was there (200, or 202: deletion
+    started), False when it was already gone (204, or 404: success too).
+    """
     operations = container_instances(settings).container_groups
     try:
-        deleted = operations.begin_delete(settings.scanner_resource_group, group_name, polling=False).result()
+        status = operations.begin_delete(
+            settings.scanner_resource_group, group_name, polling=False, cls=_status_code
+        ).result()
     except ResourceNotFoundError:
         return False
     except HttpResponseError as error:
         raise classify(error) from error
-    return deleted is not None
+    return status in DELETE_ACCEPTED
 
 
 def _created_at(group: aci.ContainerGroup) -> datetime | None:
@@ -325,6 +357,7 @@ activity = activity_registrar(aci_scanner_blueprint)
 
 
 @activity(names.CREATE_SCANNER_GROUP)
+@failing_fast
 def create_scanner_group_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Activity: `CreateScannerGroupRequest` -> `ScannerState` (with `created`)."""
     request = validated(CreateScannerGroupRequest, payload)
@@ -332,12 +365,14 @@ def create_scanner_group_activity(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @activity(names.GET_SCANNER_STATE)
+@failing_fast
 def get_scanner_state_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Activity: {"group_name"} -> `ScannerState`."""
     return get_scanner_state(get_settings(), validated(GroupRequest, payload).group_name).model_dump(mode="json")
 
 
 @activity(names.GET_SCANNER_LOGS)
+@failing_fast
 def get_scanner_logs_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Activity: {"group_name", "tail"?} -> `ScannerLogs`."""
     request = validated(GroupRequest, payload)
@@ -345,6 +380,7 @@ def get_scanner_logs_activity(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @activity(names.DELETE_SCANNER_GROUP)
+@failing_fast
 def delete_scanner_group_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Activity: {"group_name"} -> {"group_name", "deleted"} (False when it was already gone)."""
     name = validated(GroupRequest, payload).group_name
@@ -352,6 +388,7 @@ def delete_scanner_group_activity(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @activity(names.LIST_SCANNER_GROUPS)
+@failing_fast
 def list_scanner_groups_activity(payload: dict[str, Any] | None) -> dict[str, Any]:
     """Activity: anything -> {"groups": [ScannerGroupListing...]}."""
     groups = list_scanner_groups(get_settings())

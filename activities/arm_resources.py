@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from activities import names
 from activities.activity_registry import activity_registrar, validated
-from activities.clients import classify, container_apps, container_instances
+from activities.clients import classify, container_apps, container_instances, failing_fast
 from core.events import DeploymentEvent
 from core.images import InvalidImageRef, parse_image_ref
 from core.settings import Settings, get_settings
@@ -90,7 +90,9 @@ def resolve_images(event: DeploymentEvent, settings: Settings) -> ResolvedImages
 
     A resource that no longer exists, or one in SCANNER_RESOURCE_GROUP (read nothing: the scanner never scans its
     own groups), yields `found=False` with a note; an unparseable image is listed under
-    `rejected`. Throttling and server errors raise `ArmRetryableError` (see activities.clients).
+    `rejected`. Throttling and server errors raise `ArmRetryableError` (see activities.clients); the registered
+    activity answers any other ARM error at once (401/403, a 404 of the subscription or group, 400) as a
+    non-retryable error instead of raising it five times.
     """
     if in_scanner_resource_group(event, settings):
         return ResolvedImages(resource_id=event.resource_id, found=False, note=SCANNER_GROUP_NOTE)
@@ -121,6 +123,7 @@ activity = activity_registrar(arm_resources_blueprint)
 
 
 @activity(names.RESOLVE_IMAGES)
+@failing_fast
 def resolve_images_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Activity: `DeploymentEvent` JSON (extra keys such as `force` ignored) -> `ResolvedImages`."""
     fields = (

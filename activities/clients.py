@@ -3,13 +3,24 @@
 ARM errors leave the activities as `ArmError` subclasses whose message starts with a stable marker, so that the
 orchestration (which sees only the failure text) can tell them apart:
 `arm-retryable status=429 code=TooManyRequests retry_after_s=30: <message>` and
-`aci-quota-reached status=409 code=ContainerGroupQuotaReached retry_after_s=-: <message>`.
+`aci-quota-reached status=400 code=ContainerGroupQuotaReached retry_after_s=-: <message>`.
 The SDK itself retries only broken connections, once; 429 and 5xx go straight back to the orchestration's retry
 options (and Retry-After is surfaced, never slept on inside an activity).
+
+Which error goes where (`classify`):
+- code `ContainerGroupQuotaReached` (ACI answers it with 400 or 409), or "not available in the location" (no
+  capacity in the region): `ScannerQuotaError`, the orchestration waits and creates again;
+- 408, 429, 500, 502, 503, 504 and 409 with a transient conflict code: `ArmRetryableError`, the retry policy;
+- anything else (401, 403, 400 that is not quota, 404 that is not an answer, other 409s): `ArmError`, not
+  retryable. A registered ARM activity (`failing_fast`) returns it as a `non_retryable_error` answer at once instead
+  of raising it, so the orchestration fails on the first attempt instead of five (orchestrators.calls.checked).
+Connection errors are not `HttpResponseError`s: they propagate unchanged and keep the retry policy.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -21,12 +32,19 @@ from azure.mgmt.appcontainers import ContainerAppsAPIClient
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 
 from activities import names
-from core.settings import Settings
+from core.redaction import redact, secret_values
+from core.settings import Settings, get_settings
 
 RETRYABLE_MARKER = "arm-retryable"
 QUOTA_MARKER = names.ACI_QUOTA_ERROR_MARKER
 FATAL_MARKER = "arm-error"
 QUOTA_CODES = frozenset({"ContainerGroupQuotaReached", "QuotaExceeded", "StandardCoresQuotaExceeded"})
+"""Quota refusals, by ARM error code whatever the status: ACI answers ContainerGroupQuotaReached with 400 in the
+captured errors (MicrosoftDocs/azure-docs issue 51738; Microsoft's troubleshooting article on it), 409 elsewhere."""
+CAPACITY_FAILURE = re.compile(r"not available in the location", re.IGNORECASE)
+"""ACI's "ServiceUnavailable: The requested resource is not available in the location ...": no capacity in the
+region right now. As a create's answer it waits like a quota refusal; as a late provisioning failure see
+activities.aci_scanner."""
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 TRANSIENT_CONFLICT_CODES = frozenset({"Conflict", "ContainerGroupTransitioning", "AnotherOperationInProgress"})
 SDK_RETRY_OPTIONS: dict[str, Any] = {
@@ -67,7 +85,7 @@ class ArmRetryableError(ArmError):
 
 
 class ScannerQuotaError(ArmRetryableError):
-    """ACI refused a new container group because the subscription's regional quota is used up (409)."""
+    """ACI refused a new container group because a regional quota (groups, StandardCores, ...) is used up."""
 
     marker = QUOTA_MARKER
 
@@ -90,11 +108,53 @@ def classify(error: HttpResponseError) -> ArmError:
     status = error.status_code
     code = error.error.code if error.error is not None else None
     message = error_message(error)
-    if status == 409 and code in QUOTA_CODES:
+    if code in QUOTA_CODES or CAPACITY_FAILURE.search(message):
         return ScannerQuotaError(status, code, message, _retry_after(error))
     if status in RETRYABLE_STATUSES or (status == 409 and code in TRANSIENT_CONFLICT_CODES):
         return ArmRetryableError(status, code, message, _retry_after(error))
     return ArmError(status, code, message)
+
+
+ActivityFunction = Callable[[Any], dict[str, Any]]
+
+
+def failing_fast(function: ActivityFunction) -> ActivityFunction:
+    """`function`, answering a non-retryable `ArmError` at once as `{NON_RETRYABLE_ERROR_KEY: {...}}`.
+
+    Raised, such an error would be tried ACTIVITY_MAX_ATTEMPTS times over about a minute (the durable retry options
+    of Python cannot filter by error). Answered, the orchestration raises it itself after the first attempt
+    (orchestrators.calls.checked), on the same failure path. Retryable errors (quota, 429, 5xx, connection) still
+    raise. The message is blanked of the settings' secrets, as `scrubbing_secrets` does for raised errors.
+    """
+
+    @functools.wraps(function)
+    def run(payload: Any) -> dict[str, Any]:
+        try:
+            return function(payload)
+        except ArmError as error:
+            if error.retryable:
+                raise
+            return non_retryable_answer(error, _settings_secrets())
+
+    return run
+
+
+def non_retryable_answer(error: ArmError, secrets: list[str]) -> dict[str, Any]:
+    """The answer of an activity whose ARM request failed in a way that retrying cannot fix."""
+    return {
+        names.NON_RETRYABLE_ERROR_KEY: {
+            "status": error.status,
+            "code": error.code,
+            "message": redact(str(error), secrets),
+        }
+    }
+
+
+def _settings_secrets() -> list[str]:
+    try:
+        return secret_values(get_settings())
+    except ValueError:
+        return []
 
 
 def arm_scope(settings: Settings) -> str:

@@ -18,4 +18,8 @@ DELETE_SCANNER_GROUP = "delete_scanner_group"
 LIST_SCANNER_GROUPS = "list_scanner_groups"
 
 ACI_QUOTA_ERROR_MARKER = "aci-quota-reached"
-"""Starts the message of a create that ACI refused for quota (409): the orchestration waits and retries on it."""
+"""Starts the message of a create that ACI refused for quota (code ContainerGroupQuotaReached, status 400 or 409):
+the orchestration waits and retries on it."""
+NON_RETRYABLE_ERROR_KEY = "non_retryable_error"
+"""The only key of an ARM activity's answer when its request failed in a way that retrying cannot fix (401/403,
+404 that is not an answer, 400 that is not quota): {"status", "code", "message"} (activities.clients.failing_fast)."""

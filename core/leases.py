@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ACI_CREATES_PER_HOUR = 300
-ACI_CREATES_PER_5_MINUTES = 100
+from core.options import ACI_CREATES_PER_5_MINUTES, ACI_CREATES_PER_HOUR, ACI_STANDARD_CORES
+
 _HOUR = timedelta(hours=1)
 _FIVE_MINUTES = timedelta(minutes=5)
 
@@ -83,7 +83,11 @@ def read_lease(state: LeaseState, now: datetime) -> LeaseReply:
 
 
 class QuotaRequest(BaseModel):
-    """`acquire` input of the quota gate: slots (scanner groups) wanted, the limits in force and the hold's lifetime."""
+    """`acquire` input of the quota gate: groups (and their cores) wanted, the budgets in force, the hold's lifetime.
+
+    Every budget but `max_concurrent` has ACI's default as its default, so an input written before it existed
+    still validates (`cores_per_group` 0: such a request budgets no cores).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -94,15 +98,23 @@ class QuotaRequest(BaseModel):
     max_concurrent: int = Field(ge=1)
     max_creates_per_hour: int = Field(default=ACI_CREATES_PER_HOUR, ge=1)
     max_creates_per_5_minutes: int = Field(default=ACI_CREATES_PER_5_MINUTES, ge=1)
+    cores_per_group: float = Field(default=0.0, ge=0)
+    max_cores: float = Field(default=ACI_STANDARD_CORES, gt=0)
+
+    @property
+    def cores(self) -> float:
+        """The cores this request's groups use (ACI counts each group's requested CPU against StandardCores)."""
+        return self.groups * self.cores_per_group
 
 
 class QuotaHold(BaseModel):
-    """Slots held by one orchestration, until it releases them or the hold lapses."""
+    """Groups (and their cores) held by one orchestration, until it releases them or the hold lapses."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     groups: int
     expires_at: datetime
+    cores: float = 0.0
 
 
 class QuotaState(BaseModel):
@@ -124,6 +136,10 @@ class QuotaState(BaseModel):
         """Slots held right now."""
         return sum(hold.groups for hold in self.holders.values())
 
+    def cores_in_use(self) -> float:
+        """Cores held right now."""
+        return sum(hold.cores for hold in self.holders.values())
+
 
 class QuotaReply(BaseModel):
     """Answer to a quota `acquire`: granted or not, with the slots in use and the reason for a refusal."""
@@ -133,29 +149,39 @@ class QuotaReply(BaseModel):
     granted: bool
     in_use: int
     reason: str | None = None
+    cores_in_use: float = 0.0
+
+
+_CORES_EPSILON = 1e-9  # 0.1-core steps summed in floating point
 
 
 def acquire_quota(state: QuotaState, request: QuotaRequest) -> tuple[QuotaState, QuotaReply]:
-    """Grant `groups` slots if the concurrency and create-rate limits allow all of them (all or nothing)."""
+    """Grant `groups` slots if the group, core and create-rate budgets allow all of them (all or nothing)."""
     current = state.pruned(request.now)
     if request.instance_id in current.holders:
-        return current, QuotaReply(granted=True, in_use=current.in_use())
+        return current, QuotaReply(granted=True, in_use=current.in_use(), cores_in_use=current.cores_in_use())
     reason = None
     recent = sum(1 for t in current.creates if request.now - t < _FIVE_MINUTES)
     if current.in_use() + request.groups > request.max_concurrent:
         reason = "concurrent scanner groups at the limit"
+    elif current.cores_in_use() + request.cores > request.max_cores + _CORES_EPSILON:
+        reason = "scanner cores at the limit"
     elif len(current.creates) + request.groups > request.max_creates_per_hour:
         reason = "scanner group creates per hour at the limit"
     elif recent + request.groups > request.max_creates_per_5_minutes:
         reason = "scanner group creates per 5 minutes at the limit"
     if reason is not None:
-        return current, QuotaReply(granted=False, in_use=current.in_use(), reason=reason)
-    hold = QuotaHold(groups=request.groups, expires_at=request.now + timedelta(seconds=request.ttl_s))
+        return current, QuotaReply(
+            granted=False, in_use=current.in_use(), reason=reason, cores_in_use=current.cores_in_use()
+        )
+    hold = QuotaHold(
+        groups=request.groups, expires_at=request.now + timedelta(seconds=request.ttl_s), cores=request.cores
+    )
     granted = QuotaState(
         holders={**current.holders, request.instance_id: hold},
         creates=current.creates + (request.now,) * request.groups,
     )
-    return granted, QuotaReply(granted=True, in_use=granted.in_use())
+    return granted, QuotaReply(granted=True, in_use=granted.in_use(), cores_in_use=granted.cores_in_use())
 
 
 def release_quota(state: QuotaState, request: ReleaseRequest) -> QuotaState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +16,11 @@ DEFAULT_POLL_INITIAL_SECONDS = 20
 DEFAULT_POLL_MAX_SECONDS = 120
 DEFAULT_MAX_IMAGES_PER_SCANNER_GROUP = 10
 DEFAULT_MAX_CONCURRENT_SCANNER_GROUPS = 20
+DEFAULT_SCANNER_CPU = 1.0
+ACI_STANDARD_CORES = 100
+ACI_CREATES_PER_5_MINUTES = 100
+ACI_CREATES_PER_HOUR = 300
+"""ACI's default regional limits (container-instances-resource-and-quota-limits): the quota gate's defaults."""
 
 
 class ScanOptions(BaseModel):
@@ -35,3 +41,12 @@ class ScanOptions(BaseModel):
     qscanner_mode: QScannerMode = "get-report"
     scan_types: tuple[str, ...] = ("os", "sca", "secret")
     resolve_digests: bool = True
+    scanner_cpu: float = Field(default=DEFAULT_SCANNER_CPU, gt=0)
+    aci_max_cores: float = Field(default=ACI_STANDARD_CORES, gt=0)
+    aci_max_creates_per_5_minutes: int = Field(default=ACI_CREATES_PER_5_MINUTES, ge=1)
+    aci_max_creates_per_hour: int = Field(default=ACI_CREATES_PER_HOUR, ge=1)
+
+    def max_scanner_groups(self) -> int:
+        """Groups one scan may plan: MAX_CONCURRENT_SCANNER_GROUPS, fewer when their cores would exceed the budget."""
+        by_cores = math.floor(self.aci_max_cores / self.scanner_cpu + 1e-9)  # 0.5 // 0.1 is 4.0 in floating point
+        return max(1, min(self.max_concurrent_scanner_groups, by_cores))

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from core.options import ScanOptions
 from core.report import ImageResult, clip_reason
 from core.results import CollectRequest, ImageToCheck, StoreRequest
 from core.scan_plan import GroupPlan, failed_result, lease_key
@@ -26,15 +27,19 @@ def lease_acquire_input(instance_id: str, now: datetime, ttl_s: int) -> dict[str
 
 
 def quota_acquire_input(
-    instance_id: str, groups: int, now: datetime, *, ttl_s: int, max_concurrent: int
+    instance_id: str, groups: int, now: datetime, *, ttl_s: int, options: ScanOptions
 ) -> dict[str, Any]:
-    """Input of the quota gate's `acquire` for `groups` scanner groups."""
+    """Input of the quota gate's `acquire` for `groups` scanner groups: their cores and the budgets in force."""
     return {
         "instance_id": instance_id,
         "groups": groups,
         "now": now.isoformat(),
         "ttl_s": ttl_s,
-        "max_concurrent": max_concurrent,
+        "max_concurrent": options.max_concurrent_scanner_groups,
+        "cores_per_group": options.scanner_cpu,
+        "max_cores": options.aci_max_cores,
+        "max_creates_per_5_minutes": options.aci_max_creates_per_5_minutes,
+        "max_creates_per_hour": options.aci_max_creates_per_hour,
     }
 
 

@@ -35,6 +35,10 @@ QUOTA_WAIT_SECONDS = 1800
 """How long an orchestration waits for a scanner group slot before its images fail."""
 QUOTA_RETRY_INITIAL_SECONDS = 30
 QUOTA_RETRY_MAX_SECONDS = 300
+CAPACITY_RETRY_DELAYS_SECONDS = (60, 180, 300)
+"""Waits before creating a scanner group again after ACI failed its provisioning for lack of capacity in the region
+("ServiceUnavailable: The requested resource is not available in the location"); after the last, its images fail.
+The waits come out of the scan's SCAN_TIMEOUT (the deadline stays where it was, and the leases with it)."""
 
 
 class GroupPlan(BaseModel):
@@ -73,6 +77,13 @@ def plan_groups(
         groups.append(GroupPlan(name=name, prefix=group_prefix(instance_id, index), images=tuple(images[start:end])))
         start = end
     return groups
+
+
+def capacity_group_name(instance_id: str, index: int, attempt: int) -> str:
+    """The name of group `index` created again (attempt 1, 2, ...) after a capacity failure: a new group, so that
+    the create never meets the old one while ACI still deletes it (a long-running operation).
+    """
+    return scanner_group_name(f"{instance_id}:{index}:capacity-{attempt}")
 
 
 def lease_ttl_seconds(scan_timeout_s: int) -> int:

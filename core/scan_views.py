@@ -86,6 +86,7 @@ class ScannerStateView(_View):
     provisioning_state: str | None = None
     container: ContainerView | None = None
     containers: list[ContainerView] = Field(default_factory=list)
+    capacity_failure: str | None = None
 
     def scanner(self) -> ContainerView | None:
         """The scanner container (the only one of the group)."""
@@ -102,6 +103,8 @@ class GroupVerdict(BaseModel):
     clean: bool = False
     exit_code: int | None = None
     reason: str | None = None
+    capacity_failure: str | None = None
+    """ACI's message when provisioning failed for lack of capacity in the region: create the group again later."""
 
 
 def group_verdict(raw: Mapping[str, Any] | None) -> GroupVerdict:
@@ -118,9 +121,15 @@ def group_verdict(raw: Mapping[str, Any] | None) -> GroupVerdict:
     exit_code = container.exit_code if container else None
     container_done = container is not None and (container.state or "").lower() == TERMINATED_CONTAINER_STATE
     if (view.provisioning_state or "").lower() in FAILED_PROVISIONING_STATES:
-        detail = container.detail_status if container else None
+        detail = view.capacity_failure or (container.detail_status if container else None)
         failed = "scanner group provisioning failed" + (f": {detail}" if detail else "")
-        return GroupVerdict(state=state, terminal=True, exit_code=exit_code, reason=clip_reason(failed))
+        return GroupVerdict(
+            state=state,
+            terminal=True,
+            exit_code=exit_code,
+            reason=clip_reason(failed),
+            capacity_failure=view.capacity_failure,
+        )
     if state.lower() not in TERMINAL_GROUP_STATES and not container_done:
         return GroupVerdict(state=state, terminal=False)
     clean = exit_code == 0 or (exit_code is None and state.lower() == SUCCEEDED_GROUP_STATE)

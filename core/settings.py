@@ -22,6 +22,9 @@ from pydantic import (
 
 from core.network_policy import NetworkPolicy, check_allow_list
 from core.options import (
+    ACI_CREATES_PER_5_MINUTES,
+    ACI_CREATES_PER_HOUR,
+    ACI_STANDARD_CORES,
     DEFAULT_MAX_CONCURRENT_SCANNER_GROUPS,
     DEFAULT_MAX_IMAGES_PER_SCANNER_GROUP,
     DEFAULT_POLL_INITIAL_SECONDS,
@@ -80,6 +83,9 @@ EVALUATE_POLICY_MODE = "evaluate-policy"
 DEFAULT_JANITOR_SCHEDULE = "0 */10 * * * *"
 _Binding = TypeVar("_Binding", bound=BaseModel)
 ACI_CONTAINER_GROUP_QUOTA = 100
+ACI_MAX_CORES_SETTING = 400
+"""ACI_MAX_CORES may exceed ACI's default 100 only for a subscription whose StandardCores quota was raised;
+400 is as many as 100 groups of the largest SCANNER_CPU (4) can use."""
 ACI_MAX_CONTAINERS_PER_GROUP = 60
 DEFAULT_QSCANNER_VERSION = "4.8.0-2"
 DEFAULT_QSCANNER_IMAGE = "mcr.microsoft.com/azurelinux/base/core:3.0"
@@ -161,6 +167,10 @@ class Settings(BaseModel):
     max_images_per_scanner_group: int = Field(
         default=DEFAULT_MAX_IMAGES_PER_SCANNER_GROUP, ge=1, le=ACI_MAX_CONTAINERS_PER_GROUP
     )
+    # The quota gate's budgets (ACI's default regional limits; lower them to leave room for other workloads)
+    aci_max_cores: float = Field(default=ACI_STANDARD_CORES, ge=0.1, le=ACI_MAX_CORES_SETTING)
+    aci_max_creates_per_5_minutes: int = Field(default=ACI_CREATES_PER_5_MINUTES, ge=1, le=ACI_CREATES_PER_5_MINUTES)
+    aci_max_creates_per_hour: int = Field(default=ACI_CREATES_PER_HOUR, ge=1, le=ACI_CREATES_PER_HOUR)
     # Timing
     scan_timeout: int = Field(default=DEFAULT_SCAN_TIMEOUT_SECONDS, ge=60, le=86_400)
     scan_cache_hours: int = Field(default=DEFAULT_SCAN_CACHE_HOURS, ge=0, le=24 * 365)
@@ -247,6 +257,10 @@ class Settings(BaseModel):
             qscanner_mode=self.qscanner_mode,
             scan_types=self.scan_types,
             resolve_digests=self.resolve_digests,
+            scanner_cpu=self.scanner_cpu,
+            aci_max_cores=self.aci_max_cores,
+            aci_max_creates_per_5_minutes=self.aci_max_creates_per_5_minutes,
+            aci_max_creates_per_hour=self.aci_max_creates_per_hour,
         )
 
 
@@ -275,6 +289,8 @@ def consistency_problems(settings: Settings) -> list[Problem]:
         problems.append(("UPLOAD_SAS_MINUTES", "must cover SCAN_TIMEOUT (the upload SAS must outlive the scan)"))
     if settings.scan_poll_max_seconds < settings.scan_poll_initial_seconds:
         problems.append(("SCAN_POLL_MAX_SECONDS", "must be at least SCAN_POLL_INITIAL_SECONDS"))
+    if settings.aci_max_cores < settings.scanner_cpu:
+        problems.append(("ACI_MAX_CORES", "must be at least SCANNER_CPU (one scanner group's cores)"))
     return problems
 
 

@@ -1,4 +1,4 @@
-"""Entity `aci_quota` (key "scanner-groups", one region): a gate on concurrent scanner groups and the create rate."""
+"""Entity `aci_quota` (key "scanner-groups", one region): a gate on scanner groups, their cores and the create rate."""
 
 from __future__ import annotations
 
@@ -20,14 +20,16 @@ def handle_quota_operation(
     if operation == RELEASE_OPERATION:
         return release_quota(state, ReleaseRequest.model_validate(operation_input)), None
     if operation == GET_OPERATION:
-        return state, {"in_use": state.in_use(), "holders": sorted(state.holders)}
+        return state, {"in_use": state.in_use(), "cores_in_use": state.cores_in_use(), "holders": sorted(state.holders)}
     raise ValueError(f"unknown operation {operation!r} of entity {ACI_QUOTA_ENTITY}")
 
 
 @bp.function_name(name=ACI_QUOTA_ENTITY)  # type: ignore[untyped-decorator]
 @bp.entity_trigger(context_name="context", entity_name=ACI_QUOTA_ENTITY)  # type: ignore[untyped-decorator]
 def aci_quota(context: df.DurableEntityContext) -> None:
-    """Ops: acquire {instance_id, groups, now, ttl_s, max_concurrent, ...} -> {granted, in_use, reason}; release."""
+    """Ops: acquire {instance_id, groups, now, ttl_s, max_concurrent, cores_per_group, max_cores, max_creates_*}
+    -> {granted, in_use, cores_in_use, reason}; release {instance_id}; get -> {in_use, cores_in_use, holders}.
+    """
     state = QuotaState.model_validate(context.get_state(dict) or {})
     new_state, result = handle_quota_operation(context.operation_name, state, context.get_input())
     context.set_state(new_state.model_dump(mode="json"))

@@ -67,6 +67,15 @@ param qscannerSha256 string = ''
 @description('Scanner groups at once, at most the ACI container group quota of the scanner region (1-100).')
 param maxConcurrentScannerGroups string = '20'
 
+@description('Cores the scanner groups may use at once (SCANNER_CPU each); ACI default StandardCores quota is 100.')
+param aciMaxCores string = '100'
+
+@description('Scanner group creates per 5 minutes (ACI limit 100; lower it to leave room for other workloads).')
+param aciMaxCreatesPer5Minutes string = '100'
+
+@description('Scanner group creates per hour (ACI limit 300; lower it to leave room for other workloads).')
+param aciMaxCreatesPerHour string = '300'
+
 @description('Seconds one scanner group may run before the app gives up on it.')
 param scanTimeoutSeconds string = '1800'
 
@@ -359,6 +368,9 @@ var plainSettings = {
   QSCANNER_DOWNLOAD_URL: qscannerDownloadUrl
   QSCANNER_SHA256: qscannerSha256
   MAX_CONCURRENT_SCANNER_GROUPS: maxConcurrentScannerGroups
+  ACI_MAX_CORES: aciMaxCores
+  ACI_MAX_CREATES_PER_5_MINUTES: aciMaxCreatesPer5Minutes
+  ACI_MAX_CREATES_PER_HOUR: aciMaxCreatesPerHour
   SCAN_TIMEOUT: scanTimeoutSeconds
   SCAN_CACHE_HOURS: scanCacheHours
   ALLOWED_PRIVATE_REGISTRIES: allowedPrivateRegistries

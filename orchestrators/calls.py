@@ -1,4 +1,11 @@
-"""How the orchestrations call out: one retry policy for every activity, and entity ids (no I/O here)."""
+"""How the orchestrations call out: one retry policy for every activity, and entity ids (no I/O here).
+
+The durable retry options of Python cannot tell errors apart, so an ARM activity answers an error that retrying
+cannot fix (401/403, 404 that is not an answer, 400 that is not quota) instead of raising it: `checked` turns that
+answer into `NonRetryableActivityError` in the orchestrator, which then takes the same failure path as for a final
+activity failure, after one attempt instead of ACTIVITY_MAX_ATTEMPTS. The scheduled actions do not change: the same
+CallActivityWithRetry, only its outcome (a result instead of a failure) is new.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from activities.names import NON_RETRYABLE_ERROR_KEY
 from entities.names import ACI_QUOTA_ENTITY, IMAGE_LEASE_ENTITY
 
 ACTIVITY_FIRST_RETRY_MS = 15_000
@@ -21,6 +29,19 @@ QUOTA_ENTITY_KEY = "scanner-groups"
 def call(context: df.DurableOrchestrationContext, activity: str, payload: Any) -> Any:
     """Schedule `activity` with the app's retry policy; returns the task to yield."""
     return context.call_activity_with_retry(activity, ACTIVITY_RETRY, payload)
+
+
+class NonRetryableActivityError(RuntimeError):
+    """An activity answered an error that retrying cannot fix; the message is the activity's classified error."""
+
+
+def checked(activity: str, answer: Any) -> Any:
+    """`answer`, unless it is an activity's non-retryable error answer: then raise `NonRetryableActivityError`."""
+    if isinstance(answer, dict) and NON_RETRYABLE_ERROR_KEY in answer:
+        detail = answer[NON_RETRYABLE_ERROR_KEY]
+        message = detail.get("message") if isinstance(detail, dict) else None
+        raise NonRetryableActivityError(f"{activity} failed (not retried): {message or detail}")
+    return answer
 
 
 def lease_entity(key: str) -> df.EntityId:

@@ -21,7 +21,6 @@ from core.results import CacheLookupRequest, CacheLookupResponse, ImageToCheck, 
 from core.scan_input import DeploymentTarget, ScanInput
 from core.scan_payloads import (
     collect_input,
-    create_group_input,
     describe_failure,
     final_results,
     lease_acquire_input,
@@ -50,7 +49,8 @@ from core.scan_plan import (
 )
 from core.scan_views import DigestsView, GroupVerdict, ResolvedView, group_verdict
 from entities.names import ACQUIRE_OPERATION, GET_OPERATION, RELEASE_OPERATION
-from orchestrators.calls import call, lease_entity, quota_entity
+from orchestrators.calls import call, checked, lease_entity, quota_entity
+from orchestrators.scan_groups import create_again_for_capacity, create_groups_waiting_for_quota
 
 logger = logging.getLogger(__name__)
 Steps = Generator[Any, Any, None]
@@ -83,6 +83,8 @@ class ScanRun:
         self.verdicts: dict[str, GroupVerdict] = {}
         self.timed_out: set[str] = set()
         self.quota_held = False
+        self.replaced: list[str] = []  # groups deleted and created again under a new name (capacity failures)
+        self.capacity_attempts: dict[int, int] = {}  # group index -> creates again so far
         self.scan_started: datetime | None = None
         self.note: str | None = None
         self.error: str | None = None
@@ -137,9 +139,8 @@ class ScanRun:
         target = self.request.target
         images: list[str]
         if isinstance(target, DeploymentTarget):
-            resolved = ResolvedView.model_validate(
-                (yield call(self.context, activity.RESOLVE_IMAGES, target.event.model_dump(mode="json")))
-            )
+            answer = yield call(self.context, activity.RESOLVE_IMAGES, target.event.model_dump(mode="json"))
+            resolved = ResolvedView.model_validate(checked(activity.RESOLVE_IMAGES, answer))
             self.note = resolved.note
             images = resolved.distinct_images()
             self.progress.add_images(images)
@@ -178,7 +179,7 @@ class ScanRun:
             len(self.plan()),
             self.now(),
             ttl_s=lease_ttl_seconds(self.options.scan_timeout_seconds),
-            max_concurrent=self.options.max_concurrent_scanner_groups,
+            options=self.options,
         )
 
     def plan(self) -> list[GroupPlan]:
@@ -187,7 +188,7 @@ class ScanRun:
             self.instance_id,
             self.leased,
             max_per_group=self.options.max_images_per_scanner_group,
-            max_groups=self.options.max_concurrent_scanner_groups,
+            max_groups=self.options.max_scanner_groups(),
         )
 
     def acquire(self) -> Steps:
@@ -245,22 +246,7 @@ class ScanRun:
             self.progress.groups[group.name] = "Creating"
         self.progress.mark([i.image for i in self.leased], SCANNING)
         self.status("scanning")
-        now = self.now()
-        creates = [create_group_input(self.instance_id, group, now) for group in self.groups]
-        # ACI's own regional quota can refuse a create (409) even with a slot of the app's gate: wait and create
-        # again (idempotent: a group that exists for this instance is returned as it is), as the gate's wait does.
-        for offset in (0, *self.quota_offsets()):
-            if offset:
-                self.status("waiting_for_quota")
-                yield self.context.create_timer(now + timedelta(seconds=offset))
-                self.status("scanning")
-            try:
-                yield self.context.task_all([call(self.context, activity.CREATE_SCANNER_GROUP, c) for c in creates])
-                break
-            except Exception as error:
-                if activity.ACI_QUOTA_ERROR_MARKER not in str(error) or offset >= QUOTA_WAIT_SECONDS:
-                    raise
-                self.log("ACI quota reached; creating again in a while")
+        yield from create_groups_waiting_for_quota(self, self.groups)
         self.scan_started = self.now()
         self.log("created %d scanner group(s)", len(self.groups))
 
@@ -287,7 +273,7 @@ class ScanRun:
             tasks += [self.context.call_entity(lease_entity(key), GET_OPERATION, lease_query) for key in keys]
             answers = yield self.context.task_all(tasks)
             for name, answer in zip(active, answers, strict=False):
-                self.verdicts[name] = group_verdict(answer)
+                self.verdicts[name] = group_verdict(checked(activity.GET_SCANNER_STATE, answer))
                 self.progress.groups[name] = self.verdicts[name].state
             for key, reply in zip(keys, answers[len(active) :], strict=False):
                 waited = self.waited[key]
@@ -295,6 +281,9 @@ class ScanRun:
                     waited.freed = True
                 elif reply["holder"] not in waited.holders:
                     waited.holders.append(reply["holder"])
+            if any(self.verdicts[name].capacity_failure for name in active):  # only on this (newer) answer
+                active = yield from create_again_for_capacity(self, active)
+                elapsed = max(elapsed, int((self.now() - start).total_seconds()))
             active = [name for name in active if not self.verdicts[name].terminal]
             self.status("scanning")
             if not active and all(waited.freed for waited in self.waited.values()):
@@ -312,7 +301,10 @@ class ScanRun:
             answers = yield self.context.task_all(
                 [call(self.context, activity.GET_SCANNER_LOGS, {"group_name": name}) for name in troubled]
             )
-            logs = {name: (answer or {}).get("log") for name, answer in zip(troubled, answers, strict=False)}
+            logs = {
+                name: (checked(activity.GET_SCANNER_LOGS, answer) or {}).get("log")
+                for name, answer in zip(troubled, answers, strict=False)
+            }
         freed = [waited for waited in self.waited.values() if waited.freed]
         tasks = [call(self.context, activity.COLLECT_RESULTS, self.collect_input(g, logs)) for g in self.groups]
         if freed:
@@ -363,7 +355,7 @@ class ScanRun:
             status=status,
             started_at=self.started_at,
             finished_at=self.now(),
-            scanner_groups=[g.name for g in self.groups],
+            scanner_groups=[g.name for g in self.groups] + self.replaced,
         )
         alert = notify_input(self.instance_id, target, results, self.options.notify_severity_threshold)
         store = call(self.context, activity.STORE_RESULTS, record)
@@ -374,13 +366,21 @@ class ScanRun:
         }
         failed: dict[str, str] = {}
         try:
-            yield self.context.task_all(list(tasks.values()))
+            answers = yield self.context.task_all(list(tasks.values()))
+            outcomes = dict(zip(tasks, answers, strict=False))
         except Exception:  # find out which failed: yielding a finished task again just returns its outcome
+            outcomes = {}
             for label, task in tasks.items():
                 try:
-                    yield task
+                    outcomes[label] = yield task
                 except Exception as error:
                     failed[label] = f"{label}: {describe_failure(error)}"
+        for label, answer in outcomes.items():  # a delete may answer an error that retrying cannot fix
+            try:
+                checked(activity.DELETE_SCANNER_GROUP, answer)
+            except Exception as error:
+                failed[label] = f"{label}: {describe_failure(error)}"
+        if failed:
             self.error = "; ".join(([self.error] if self.error else []) + list(failed.values()))
         for group in self.groups:
             if f"delete {group.name}" not in failed:

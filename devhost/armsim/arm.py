@@ -84,16 +84,6 @@ def not_found(resource: str) -> dict[str, Any]:
     return arm_error(404, f"The Resource '{resource}' was not found.", CODE_NOT_FOUND)
 
 
-def quota_error(location: str, limit: int, usage: int) -> dict[str, Any]:
-    """ACI's answer when the subscription's container group quota in a region is used up."""
-    return arm_error(
-        409,
-        f"Resource type 'Microsoft.ContainerInstance/containerGroups' container group quota exceeded in region "
-        f"'{location}'. Limit: '{limit}', Usage: '{usage}' Requested: '1'.",
-        CODE_QUOTA,
-    )
-
-
 def _container_names(images: list[str], prefix: str) -> list[str]:
     names: list[str] = []
     for index, image in enumerate(images):

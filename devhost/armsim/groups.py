@@ -12,6 +12,13 @@ from devhost.armsim.scenario import Scenario, SimSettings
 
 LOG_CAP_BYTES = 16 * 1024  # ACI keeps only 16 KB ...
 LOG_CAP_LINES = 1000  # ... or 1,000 lines of a stopped container's log
+CAPACITY_EVENT = "ServiceUnavailable"
+CAPACITY_MESSAGE = (
+    "The requested resource is not available in the location '{location}' at this moment. Please retry your "
+    "request or try to deploy to a different location or resource group."
+)
+"""ACI's late capacity failure of a group whose PUT succeeded (shared reference azure.md; `az container create`
+reports it as "(ServiceUnavailable) The requested resource is not available in the location ...")."""
 
 
 def _iso(when: datetime) -> str:
@@ -58,6 +65,9 @@ class SimGroup:
     scan_images: list[str] = field(default_factory=list)
     uploaded: set[int] = field(default_factory=set)
     upload_failures: int = 0
+    capacity_failure: bool = False
+    gone_at: datetime | None = None  # set by DELETE: the group is deleting until then (its cores still count)
+    delete_operation_id: str | None = None
 
     @classmethod
     def create(
@@ -95,12 +105,28 @@ class SimGroup:
     def provisioned(self, now: datetime) -> bool:
         return now >= self.start_at
 
+    @property
+    def deleting(self) -> bool:
+        return self.gone_at is not None
+
+    def failed_for_capacity(self, now: datetime) -> bool:
+        """Provisioning failed late (after a successful PUT) for lack of capacity in the region."""
+        return self.capacity_failure and self.provisioned(now)
+
+    def capacity_message(self) -> str:
+        return CAPACITY_MESSAGE.format(location=self.location)
+
     def exited(self, now: datetime) -> bool:
-        return self.plan is not None and self.plan.finished_at is not None and now >= self.plan.finished_at
+        return (
+            not self.capacity_failure
+            and self.plan is not None
+            and self.plan.finished_at is not None
+            and now >= self.plan.finished_at
+        )
 
     def catch_up(self, now: datetime, sim: SimSettings) -> None:
         """Upload every image result whose finish time has passed and that was not uploaded yet."""
-        if self.plan is None:
+        if self.plan is None or self.capacity_failure:
             return
         for outcome in self.plan.images:
             if outcome.finished_at is None or outcome.finished_at > now or outcome.index in self.uploaded:
@@ -111,7 +137,7 @@ class SimGroup:
                     self.upload_failures += 1
 
     def _container_view(self, now: datetime) -> dict[str, Any]:
-        if not self.provisioned(now):
+        if not self.provisioned(now) or self.capacity_failure:
             return {"restartCount": 0, "currentState": {"state": "Waiting", "detailStatus": "ContainerCreating"}}
         state: dict[str, Any] = {"state": "Running", "startTime": _iso(self.start_at), "detailStatus": ""}
         if self.exited(now):
@@ -129,6 +155,8 @@ class SimGroup:
     def group_state(self, now: datetime) -> str:
         if not self.provisioned(now):
             return "Pending"
+        if self.capacity_failure:
+            return "Failed"
         if self.exited(now):
             assert self.plan is not None
             return "Succeeded" if self.plan.exit_code == 0 else "Failed"
@@ -141,9 +169,24 @@ class SimGroup:
         shown.update({"id": self.path_id, "name": self.name, "type": "Microsoft.ContainerInstance/containerGroups"})
         shown["location"] = self.location
         shown["systemData"] = {"createdAt": _iso(self.created_at), "createdByType": "ManagedIdentity"}
-        props["provisioningState"] = provisioning_state or ("Succeeded" if self.provisioned(now) else "Creating")
+        state = "Succeeded" if self.provisioned(now) else "Creating"
+        events: list[dict[str, Any]] = []
+        if self.failed_for_capacity(now):
+            state = "Failed"
+            when = _iso(self.start_at)
+            events = [
+                {
+                    "count": 1,
+                    "firstTimestamp": when,
+                    "lastTimestamp": when,
+                    "name": CAPACITY_EVENT,
+                    "message": self.capacity_message(),
+                    "type": "Warning",
+                }
+            ]
+        props["provisioningState"] = provisioning_state or ("Deleting" if self.deleting else state)
         props.setdefault("osType", "Linux")
-        props["instanceView"] = {"state": self.group_state(now), "events": []}
+        props["instanceView"] = {"state": self.group_state(now), "events": events}
         for index, container in enumerate(props.get("containers") or []):
             view = (
                 self._container_view(now) if index == 0 else {"restartCount": 0, "currentState": {"state": "Running"}}
@@ -154,7 +197,7 @@ class SimGroup:
     def log_text(self, now: datetime, sim: SimSettings, tail: int | None) -> str:
         """The container log at `now`; after exit only the last 16 KB / 1,000 lines survive, as in ACI."""
         lines: list[str] = []
-        if self.provisioned(now) and self.plan is not None:
+        if self.provisioned(now) and self.plan is not None and not self.capacity_failure:
             for outcome in self.plan.images:
                 if outcome.started_at > now:
                     break

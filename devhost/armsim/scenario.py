@@ -69,7 +69,16 @@ class SimSettings(BaseModel):
 
     provisioning_delay_s: float = Field(default=20.0, ge=0)
     log_lines_per_image: int = Field(default=4, ge=0)
-    max_container_groups: int = Field(default=100, ge=0)
+    # ACI's default regional limits (devhost/armsim/limits.py cites them): a scenario can lower them, not raise them.
+    max_container_groups: int = Field(default=100, ge=0, le=100)
+    max_cores: float = Field(default=100.0, ge=0, le=100)
+    max_creates_per_5_minutes: int = Field(default=100, ge=0, le=100)
+    max_creates_per_hour: int = Field(default=300, ge=0, le=300)
+    max_deletes_per_5_minutes: int = Field(default=100, ge=0, le=100)
+    max_deletes_per_hour: int = Field(default=300, ge=0, le=300)
+    max_containers_per_group: int = Field(default=60, ge=1, le=60)
+    delete_delay_s: float = Field(default=10.0, ge=0, description="DELETE accepted (202) until the group is gone")
+    capacity_failures: int = Field(default=0, ge=0, description="first N new groups fail late: no capacity")
 
 
 class Scenario(BaseModel):

@@ -153,9 +153,12 @@ class ArmSimulator:
         times: int | None = 1,
         retry_after: int | None = None,
         code: str | None = None,
+        message: str | None = None,
     ) -> None:
-        """Fail the next `times` requests matching `method` ("*": any) and the regex `path_pattern` (None: always)."""
-        self.state.inject(Fault(method.upper(), path_pattern, status, times, retry_after, code))
+        """Fail the next `times` requests matching `method` ("*": any) and the regex `path_pattern` (None: always),
+        with ARM's error envelope of `code` and `message` (defaults: the status's code, a generic text).
+        """
+        self.state.inject(Fault(method.upper(), path_pattern, status, times, retry_after, code, message=message))
 
     def clear_faults(self) -> None:
         self.state.clear_faults()

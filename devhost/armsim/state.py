@@ -10,13 +10,15 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from devhost.armsim import arm
-from devhost.armsim.groups import SimGroup
+from devhost.armsim import arm, limits
+from devhost.armsim.faults import Fault, SimResponse, fault_from_json, fault_response
+from devhost.armsim.groups import CAPACITY_EVENT, SimGroup
 from devhost.armsim.scenario import Scenario
+
+__all__ = ["MSI_PATH", "Fault", "SimResponse", "SimState"]
 
 MSI_PATH = "/msi/token"
 MSI_API_VERSION = "2019-08-01"
@@ -24,39 +26,12 @@ ADMIN_STATS = "/_sim/stats"
 ADMIN_FAULTS = "/_sim/faults"
 TOKEN_LIFETIME_S = 24 * 3600  # compared by MSAL with real time, so issued in real time
 _OPERATION_RE = re.compile(
-    r"^/subscriptions/[^/]+/providers/microsoft\.containerinstance/locations/[^/]+/operations/(?P<op>[^/]+)$",
+    r"^/subscriptions/[^/]+/providers/microsoft\.containerinstance/locations/[^/]+/"
+    r"(?P<kind>operations|operationResults)/(?P<op>[^/]+)$",
     re.IGNORECASE,
 )
-
-
-@dataclass
-class SimResponse:
-    """What to send back: status, JSON body (or None) and extra headers."""
-
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Fault:
-    """An injected failure: answers matching requests with `status` for the next `times` matches (None: always)."""
-
-    method: str
-    path_pattern: str
-    status: int
-    times: int | None = 1
-    retry_after: int | None = None
-    code: str | None = None
-    served: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        return self.method in ("*", method.upper()) and re.search(self.path_pattern, path, re.IGNORECASE) is not None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            k: getattr(self, k) for k in ("method", "path_pattern", "status", "times", "retry_after", "code", "served")
-        }
+ACI_API_VERSION = "2023-05-01"
+"""The api-version of the operation URLs the simulator hands out (the one the app's SDK pin sends)."""
 
 
 class SimState:
@@ -70,6 +45,11 @@ class SimState:
         self._lock = threading.RLock()
         self._groups: dict[str, SimGroup] = {}
         self._operations: dict[str, str] = {}  # operation id -> group key
+        self._finished: set[str] = set()  # delete operations whose group is gone
+        # Times of successful creates and of accepted deletes, per (subscription, region): ACI's rate limits
+        self._creates: dict[tuple[str, str], list[datetime]] = {}
+        self._deletes: dict[tuple[str, str], list[datetime]] = {}
+        self._capacity_failures_left = self.sim.capacity_failures
         self._seeded = {}
         for resource in scenario.resources:
             parsed = arm.parse_arm_path(resource.id)
@@ -83,6 +63,9 @@ class SimState:
         self.by_group: Counter[str] = Counter()
         self.created = 0
         self.deleted = 0
+        self.refused: Counter[str] = Counter()  # quota refusals by quota name
+        self.peak_groups = 0
+        self.peak_cores = 0.0
         self.images_started = 0
 
     # ---- public API -------------------------------------------------------------------------------------------
@@ -99,11 +82,31 @@ class SimState:
             return [f.as_json() for f in self._faults]
 
     def settle(self) -> None:
-        """Let every group catch up with the clock (upload due results)."""
+        """Let every group catch up with the clock (upload due results, finish due deletions)."""
         with self._lock:
             now = self._now()
+            self._purge(now)
             for group in self._groups.values():
                 group.catch_up(now, self.sim)
+
+    def fail_for_capacity(self, count: int = 1) -> None:
+        """Make the next `count` new groups fail late for lack of capacity (as ARMSIM_CAPACITY_FAILURES does)."""
+        with self._lock:
+            self._capacity_failures_left += count
+
+    def _purge(self, now: datetime) -> None:
+        """Drop the groups whose deletion has completed (their cores no longer count)."""
+        for key in [k for k, g in self._groups.items() if g.gone_at is not None and g.gone_at <= now]:
+            group = self._groups.pop(key)
+            if group.delete_operation_id:
+                self._finished.add(group.delete_operation_id)
+
+    def usage(self, subscription: str, location: str) -> tuple[int, float]:
+        """Groups and cores of `subscription` in `location`, deleting groups included."""
+        prefix = f"/subscriptions/{subscription}/".lower()
+        region = limits.region_key(location)
+        mine = [g for k, g in self._groups.items() if k.startswith(prefix) and limits.region_key(g.location) == region]
+        return len(mine), sum(limits.group_cores(g.body) for g in mine)
 
     def stats(self) -> dict[str, Any]:
         self.settle()
@@ -114,14 +117,26 @@ class SimState:
                 "by_group": dict(self.by_group),
                 "token_requests": self.counts["token"],
                 "faults_served": self.counts["fault"],
-                "groups": {"created": self.created, "deleted": self.deleted, "remaining": len(self._groups)},
+                "groups": {
+                    "created": self.created,
+                    "deleted": self.deleted,
+                    "remaining": sum(1 for g in self._groups.values() if not g.deleting),
+                },
+                "usage": {
+                    "groups": len(self._groups),
+                    "cores": sum(limits.group_cores(g.body) for g in self._groups.values()),
+                    "peak_groups": self.peak_groups,
+                    "peak_cores": self.peak_cores,
+                },
+                "refused": dict(self.refused),
                 "scans": {"images_started": self.images_started},
                 "upload_failures": sum(g.upload_failures for g in self._groups.values()),
             }
 
     def group_names(self) -> list[str]:
+        """The groups there and not being deleted (a DELETE was not accepted for them)."""
         with self._lock:
-            return sorted(g.name for g in self._groups.values())
+            return sorted(g.name for g in self._groups.values() if not g.deleting)
 
     # ---- request entry ----------------------------------------------------------------------------------------
     def handle(
@@ -145,19 +160,9 @@ class SimState:
             self.clear_faults()
             return SimResponse(204)
         if path == ADMIN_FAULTS and method == "POST":
-            try:
-                raw = json.loads(body or b"{}")
-                fault = Fault(
-                    method=str(raw.get("method", "*")).upper(),
-                    path_pattern=str(raw["path_pattern"]),
-                    status=int(raw["status"]),
-                    times=None if raw.get("times", 1) is None else int(raw.get("times", 1)),
-                    retry_after=None if raw.get("retry_after") is None else int(raw["retry_after"]),
-                    code=raw.get("code"),
-                )
-                re.compile(fault.path_pattern)
-            except (ValueError, KeyError, TypeError, re.error) as exc:
-                return SimResponse(400, arm.arm_error(400, f"bad fault: {exc}"))
+            fault, problem = fault_from_json(body)
+            if fault is None:
+                return SimResponse(400, arm.arm_error(400, f"bad fault: {problem}"))
             self.inject(fault)
             return SimResponse(201, fault.as_json())
         return SimResponse(404, arm.arm_error(404, f"no admin route {method} {path}"))
@@ -200,12 +205,17 @@ class SimState:
         auth = headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[len("Bearer ") :] not in self._tokens:
             return SimResponse(401, arm.arm_error(401, "The access token is missing or was not issued by this ARM."))
+        provider = arm.PROVIDER_ACI if operation else (parsed.provider if parsed else None)
+        refused = limits.api_version_error(provider, query.get("api-version")) if provider else None
+        if refused is not None:
+            return SimResponse(400, refused)
         fault = next((f for f in self._faults if f.matches(method, path)), None)
         if fault is not None:
             return self._serve_fault(fault, path)
         now = self._now()
+        self._purge(now)
         if operation:
-            return self._operation_status(operation["op"], now)
+            return self._operation_status(operation["op"], operation["kind"].lower() == "operationresults", now)
         if parsed is None:
             return SimResponse(404, arm.not_found(path))
         if parsed.kind == (arm.PROVIDER_ACI, arm.TYPE_CONTAINER_GROUPS):
@@ -218,26 +228,40 @@ class SimState:
         return SimResponse(404, arm.not_found(path))
 
     def _serve_fault(self, fault: Fault, path: str) -> SimResponse:
-        fault.served += 1
         self.counts["fault"] += 1
-        if fault.times is not None:
-            fault.times -= 1
-            if fault.times <= 0:
-                self._faults.remove(fault)
-        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-        if fault.status == 409 and (fault.code in (None, arm.CODE_QUOTA)):
-            limit = self.sim.max_container_groups
-            return SimResponse(409, arm.quota_error(arm.DEFAULT_LOCATION, limit, limit), headers)
-        message = f"Simulated failure {fault.status} for {path}."
-        return SimResponse(fault.status, arm.arm_error(fault.status, message, fault.code), headers)
+        if fault.spent():
+            self._faults.remove(fault)
+        return fault_response(fault, path, self.sim.max_cores)
 
-    def _operation_status(self, operation_id: str, now: datetime) -> SimResponse:
+    def _operation_status(self, operation_id: str, location_poll: bool, now: datetime) -> SimResponse:
+        """Azure-AsyncOperation (`operations/<id>`: a status body) or Location (`operationResults/<id>`: 202 while
+        running, 204 once a delete is done), per ARM's long-running operation contract.
+        """
+        body: dict[str, Any] = {"id": operation_id, "name": operation_id}
+        if operation_id in self._finished:
+            return SimResponse(204) if location_poll else SimResponse(200, body | {"status": "Succeeded"})
         group = self._groups.get(self._operations.get(operation_id, ""))
         if group is None:
             return SimResponse(404, arm.not_found(operation_id))
         group.catch_up(now, self.sim)
+        if group.delete_operation_id == operation_id:
+            headers = {"Location": self._operation_path(group, operation_id, "operationResults")}
+            return (
+                SimResponse(202, None, headers) if location_poll else SimResponse(200, body | {"status": "InProgress"})
+            )
+        if group.failed_for_capacity(now):
+            error = {"code": CAPACITY_EVENT, "message": group.capacity_message()}
+            return SimResponse(200, body | {"status": "Failed", "error": error})
         status = "Succeeded" if group.provisioned(now) else "Creating"
-        return SimResponse(200, {"id": operation_id, "name": operation_id, "status": status})
+        return SimResponse(200, body | {"status": status})
+
+    @staticmethod
+    def _operation_path(group: SimGroup, operation_id: str, kind: str = "operations") -> str:
+        subscription = group.path_id.split("/")[2]
+        return (
+            f"/subscriptions/{subscription}/providers/Microsoft.ContainerInstance/locations/{group.location}/"
+            f"{kind}/{operation_id}?api-version={ACI_API_VERSION}"
+        )
 
     def _container_groups(
         self, method: str, parsed: arm.ArmPath, query: dict[str, str], body: bytes, now: datetime
@@ -265,16 +289,44 @@ class SimState:
         if method == "PUT":
             return self._put_group(parsed, group, body, now)
         if method == "DELETE":
-            if group is None:
-                return SimResponse(204)
-            shown = group.view(now)
-            del self._groups[key]
-            self.deleted += 1
-            return SimResponse(200, shown)
+            return self._delete_group(key, group, now)
         return SimResponse(405, arm.arm_error(400, f"{method} is not supported here"))
 
+    def _delete_group(self, key: str, group: SimGroup | None, now: datetime) -> SimResponse:
+        """A long-running DELETE: 202 with Location and Azure-AsyncOperation, the group gone `delete_delay_s` later
+        (its cores count until then); 204 when there is no such group (containerinstance 2023-05-01 spec).
+        """
+        if group is None:
+            return SimResponse(204)
+        if group.delete_operation_id is None:
+            rates = (
+                (limits.QUOTA_DELETES_5_MINUTES, self.sim.max_deletes_per_5_minutes),
+                (limits.QUOTA_DELETES_HOUR, self.sim.max_deletes_per_hour),
+            )
+            scope = limits.scope(group.path_id, group.location)
+            refusal = limits.rate_refusal(group.location, self._deletes.get(scope, []), now, rates)
+            if refusal is not None:
+                self.refused[refusal["error"]["message"].split("'")[3]] += 1
+                return SimResponse(400, refusal)
+            self._deletes[scope] = limits.recorded(self._deletes.get(scope, []), now)
+            group.delete_operation_id = str(uuid.uuid4())
+            group.gone_at = now + timedelta(seconds=self.sim.delete_delay_s)
+            self._operations[group.delete_operation_id] = key
+            self.deleted += 1
+        operation_id = group.delete_operation_id
+        headers = {
+            "Location": self._operation_path(group, operation_id, "operationResults"),
+            "Azure-AsyncOperation": self._operation_path(group, operation_id),
+        }
+        return SimResponse(202, None, headers)
+
     def _put_group(self, parsed: arm.ArmPath, group: SimGroup | None, body: bytes, now: datetime) -> SimResponse:
-        """201 + Azure-AsyncOperation for a new group; a PUT of an existing name answers its state (no update)."""
+        """201 + Azure-AsyncOperation for a new group within ACI's limits; a PUT of an existing name answers its
+        state (no update); a group still deleting is a conflict.
+        """
+        if group is not None and group.deleting:
+            message = f"The container group '{group.name}' is being deleted; try again when the deletion completes."
+            return SimResponse(409, arm.arm_error(409, message, "Conflict"))
         if group is not None:
             return SimResponse(200, group.view(now))
         try:
@@ -283,22 +335,40 @@ class SimState:
                 raise ValueError("properties.containers is required")
         except ValueError as exc:
             return SimResponse(400, arm.arm_error(400, f"Invalid container group: {exc}", "InvalidRequestContent"))
-        limit = self.sim.max_container_groups
-        if len(self._groups) >= limit:
-            location = str(spec.get("location") or arm.DEFAULT_LOCATION)
-            return SimResponse(409, arm.quota_error(location, limit, len(self._groups)))
+        containers = len(spec["properties"]["containers"])
+        too_many = limits.too_many_containers(str(parsed.name), containers, self.sim.max_containers_per_group)
+        if too_many is not None:
+            return SimResponse(400, too_many)
+        location = str(spec.get("location") or arm.DEFAULT_LOCATION)
+        groups_used, cores_used = self.usage(parsed.subscription, location)
+        refusal = limits.refusal(
+            location=location,
+            cores=limits.group_cores(spec),
+            groups_in_region=groups_used,
+            cores_in_region=cores_used,
+            creates=self._creates.get(limits.scope(parsed.resource_id(), location), []),
+            now=now,
+            limits=self.sim,
+        )
+        if refusal is not None:
+            self.refused[refusal["error"]["message"].split("'")[3]] += 1
+            return SimResponse(400, refusal)
         operation_id = str(uuid.uuid4())
         group = SimGroup.create(
             parsed.resource_id(), str(parsed.name), spec, now=now, scenario=self.scenario, operation_id=operation_id
         )
+        if self._capacity_failures_left > 0:
+            self._capacity_failures_left -= 1
+            group.capacity_failure = True
         self._groups[parsed.key()] = group
         self._operations[operation_id] = parsed.key()
+        scope = limits.scope(parsed.resource_id(), location)
+        self._creates[scope] = limits.recorded(self._creates.get(scope, []), now)
+        self.peak_groups = max(self.peak_groups, groups_used + 1)
+        self.peak_cores = max(self.peak_cores, cores_used + limits.group_cores(spec))
         self.created += 1
-        self.images_started += len(group.scan_images)
-        op_path = (
-            f"/subscriptions/{parsed.subscription}/providers/Microsoft.ContainerInstance/locations/"
-            f"{group.location}/operations/{operation_id}?api-version=2023-05-01"
-        )
+        self.images_started += 0 if group.capacity_failure else len(group.scan_images)
+        op_path = self._operation_path(group, operation_id)
         return SimResponse(201, group.view(now, provisioning_state="Pending"), {"Azure-AsyncOperation": op_path})
 
     def _list(self, parsed: arm.ArmPath, now: datetime) -> list[dict[str, Any]]:

@@ -16,12 +16,15 @@ from activities.aci_scanner import (
     create_scanner_group,
     create_scanner_group_activity,
     delete_scanner_group,
+    delete_scanner_group_activity,
     get_scanner_logs,
     get_scanner_state,
+    get_scanner_state_activity,
     list_scanner_group_infos,
     list_scanner_groups,
 )
 from activities.clients import ArmRetryableError, ScannerQuotaError
+from activities.names import NON_RETRYABLE_ERROR_KEY
 from activities.storage_clients import META_INSTANCE, uploads_container_of
 from core.naming import scanner_group_name
 from core.redaction import redact
@@ -196,7 +199,10 @@ def test_real_quota_exhaustion_from_the_scenario_limit(
         create_scanner_group(settings, request([NGINX], instance="scan-a"))
         with pytest.raises(ScannerQuotaError):
             create_scanner_group(settings, request([NGINX], instance="scan-b"))
-        delete_scanner_group(settings, scanner_group_name("scan-a"))
+        assert delete_scanner_group(settings, scanner_group_name("scan-a")) is True
+        with pytest.raises(ScannerQuotaError):  # a deleting group still counts until its deletion completes
+            create_scanner_group(settings, request([NGINX], instance="scan-b"))
+        clock.advance(timedelta(seconds=10))
         assert create_scanner_group(settings, request([NGINX], instance="scan-b")).created
     clients.reset_cache()
 
@@ -230,3 +236,63 @@ def test_registered_activity_takes_and_returns_json(
 def test_log_redaction_blanks_sas_signatures() -> None:
     text = "PUT https://acct.blob.core.windows.net/scan-uploads/x?sv=2021&sig=abc%2Fdef&se=1 failed"
     assert "abc" not in redact(text) and "sig=REDACTED" in redact(text)
+
+
+def test_quota_refusal_is_classified_by_its_code_at_status_400(sim: ArmSimulator, settings: Settings) -> None:
+    sim.inject("PUT", r"/containerGroups/", 400, code="ContainerGroupQuotaReached")
+    with pytest.raises(ScannerQuotaError) as caught:
+        create_scanner_group(settings, request([NGINX]))
+    assert str(caught.value).startswith("aci-quota-reached status=400 code=ContainerGroupQuotaReached")
+    assert "quota 'StandardCores' exceeded" in str(caught.value)
+
+
+def test_a_late_capacity_failure_is_its_own_answer(
+    clock: VirtualClock, monkeypatch: pytest.MonkeyPatch, azurite: Azurite
+) -> None:
+    late = SCENARIO.model_copy(update={"settings": {"ARMSIM_CAPACITY_FAILURES": "1"}})
+    with ArmSimulator(late, clock=clock) as sim:
+        point_process_at(sim, monkeypatch)
+        clients.reset_cache()
+        settings = settings_for(sim, azurite.connection_string)
+        assert create_scanner_group(settings, request([NGINX])).created
+        assert get_scanner_state(settings, GROUP).capacity_failure is None  # not yet: the PUT succeeded
+        clock.advance(timedelta(seconds=20))
+        state = get_scanner_state(settings, GROUP)
+        assert state.provisioning_state == "Failed"
+        assert state.capacity_failure is not None
+        assert state.capacity_failure.startswith("ServiceUnavailable: The requested resource is not available")
+        assert delete_scanner_group(settings, GROUP) is True  # 202: deletion started
+    clients.reset_cache()
+
+
+def test_registered_arm_activities_answer_non_retryable_errors_at_once(
+    sim: ArmSimulator, azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in settings_env(sim, azurite.connection_string).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        sim.inject("GET", r"/containerGroups/", 403, code="AuthorizationFailed")
+        answer = get_scanner_state_activity({"group_name": GROUP})
+        assert answer[NON_RETRYABLE_ERROR_KEY]["status"] == 403
+        assert answer[NON_RETRYABLE_ERROR_KEY]["message"].startswith("arm-error status=403 code=AuthorizationFailed")
+        sim.inject("DELETE", r"/containerGroups/", 404, code="ResourceGroupNotFound")
+        assert delete_scanner_group_activity({"group_name": GROUP}) == {"group_name": GROUP, "deleted": False}
+        sim.inject("GET", r"/containerGroups/", 429, retry_after=3)
+        with pytest.raises(ArmRetryableError):  # throttling keeps the retry policy
+            get_scanner_state_activity({"group_name": GROUP})
+        assert get_scanner_state_activity({"group_name": GROUP})["exists"] is False
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_create_refused_for_capacity_waits_like_a_quota_refusal(sim: ArmSimulator, settings: Settings) -> None:
+    sim.inject("PUT", r"/containerGroups/", 503, code="ServiceUnavailable")  # generic text: transient, retried
+    with pytest.raises(ArmRetryableError) as transient:
+        create_scanner_group(settings, request([NGINX]))
+    assert not isinstance(transient.value, ScannerQuotaError)
+    capacity_text = "The requested resource is not available in the location 'westeurope' at this moment."
+    sim.inject("PUT", r"/containerGroups/", 503, code="ServiceUnavailable", message=capacity_text)
+    with pytest.raises(ScannerQuotaError) as capacity:
+        create_scanner_group(settings, request([NGINX]))
+    assert "not available in the location" in str(capacity.value)

@@ -146,17 +146,21 @@ def test_get_shows_instance_view_and_never_secure_values(
 
 
 def test_delete_then_gone_and_absent_delete_is_204(
-    sim: ArmSimulator, aci_client: ContainerInstanceManagementClient
+    sim: ArmSimulator, aci_client: ContainerInstanceManagementClient, clock: VirtualClock
 ) -> None:
     aci_client.container_groups.begin_create_or_update(SCANNER_RESOURCE_GROUP, "qscan-d", _group(), polling=False)
-    deleted = aci_client.container_groups.begin_delete(SCANNER_RESOURCE_GROUP, "qscan-d", polling=False).result()
-    assert deleted is not None and deleted.name == "qscan-d"
+    status = aci_client.container_groups.begin_delete(
+        SCANNER_RESOURCE_GROUP, "qscan-d", polling=False, cls=lambda response, *_: response.http_response.status_code
+    ).result()
+    assert status == 202  # a long-running operation: the group is deleting, gone later
+    assert aci_client.container_groups.get(SCANNER_RESOURCE_GROUP, "qscan-d").provisioning_state == "Deleting"
+    clock.advance(timedelta(seconds=10))
     assert aci_client.container_groups.begin_delete(SCANNER_RESOURCE_GROUP, "qscan-d", polling=False).result() is None
     with pytest.raises(ResourceNotFoundError):
         aci_client.container_groups.get(SCANNER_RESOURCE_GROUP, "qscan-d")
     stats = sim.stats()
     assert stats["groups"] == {"created": 1, "deleted": 1, "remaining": 0}
-    assert stats["by_group"]["qscan-d"] == 4 and stats["by_method"] == {"PUT": 1, "DELETE": 2, "GET": 1}
+    assert stats["by_group"]["qscan-d"] == 5 and stats["by_method"] == {"PUT": 1, "DELETE": 2, "GET": 2}
 
 
 def test_list_by_resource_group_shows_tags_and_creation_time(

@@ -77,4 +77,4 @@ def test_quota_gate_counts_slots() -> None:
     assert refused["granted"] is False and refused["reason"] == "concurrent scanner groups at the limit"
     assert released is None
     assert granted["granted"] is True
-    assert seen == {"in_use": 1, "holders": ["b"]}
+    assert seen == {"in_use": 1, "cores_in_use": 0.0, "holders": ["b"]}

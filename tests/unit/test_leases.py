@@ -1,6 +1,9 @@
-"""Image leases are single-flight and lapse; the quota gate bounds concurrent groups and the create rate."""
+"""Image leases are single-flight and lapse; the quota gate bounds concurrent groups, cores and the create rate."""
 
 from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.leases import (
     LeaseRequest,
@@ -104,3 +107,60 @@ def test_lapsed_holds_free_their_slots() -> None:
     state, _ = acquire_quota(QuotaState(), quota("a", groups=2))
     _, reply = acquire_quota(state, quota("b", at=T0 + timedelta(hours=1, seconds=1)))
     assert reply.granted and reply.in_use == 1
+
+
+def cores(instance_id: str, groups: int, per_group: float, max_cores: float, at: datetime = T0) -> QuotaRequest:
+    return QuotaRequest(
+        instance_id=instance_id,
+        groups=groups,
+        now=at,
+        ttl_s=3600,
+        max_concurrent=100,
+        cores_per_group=per_group,
+        max_cores=max_cores,
+    )
+
+
+def test_quota_budgets_cores_all_or_nothing() -> None:
+    state, first = acquire_quota(QuotaState(), cores("a", groups=2, per_group=2.0, max_cores=5))
+    assert first.granted and first.cores_in_use == 4.0
+    state, refused = acquire_quota(state, cores("b", groups=1, per_group=2.0, max_cores=5))
+    assert not refused.granted and refused.reason == "scanner cores at the limit" and refused.cores_in_use == 4.0
+    state, fits = acquire_quota(state, cores("c", groups=1, per_group=1.0, max_cores=5))
+    assert fits.granted and state.cores_in_use() == 5.0
+    state = release_quota(state, ReleaseRequest(instance_id="a"))
+    _, after = acquire_quota(state, cores("b", groups=1, per_group=2.0, max_cores=5))
+    assert after.granted and after.cores_in_use == 3.0
+
+
+def test_tenth_cores_add_up_exactly_to_the_budget() -> None:
+    state = QuotaState()
+    for n in range(10):
+        state, reply = acquire_quota(state, cores(f"i{n}", groups=1, per_group=0.1, max_cores=1.0))
+        assert reply.granted, n
+    _, refused = acquire_quota(state, cores("x", groups=1, per_group=0.1, max_cores=1.0))
+    assert refused.reason == "scanner cores at the limit"
+
+
+def test_a_request_and_a_state_from_before_core_budgets_still_validate() -> None:
+    old_state = QuotaState.model_validate(
+        {"holders": {"a": {"groups": 1, "expires_at": "2026-10-02T09:00:00+00:00"}}, "creates": []}
+    )
+    old_request = QuotaRequest.model_validate(
+        {"instance_id": "b", "groups": 1, "now": T0.isoformat(), "ttl_s": 60, "max_concurrent": 5}
+    )
+    state, reply = acquire_quota(old_state, old_request)
+    assert reply.granted and state.cores_in_use() == 0.0 and old_request.max_cores == 100
+
+
+@given(
+    requests=st.lists(
+        st.tuples(st.integers(1, 5), st.sampled_from([0.1, 0.5, 1.0, 1.5, 2.0, 4.0])), min_size=1, max_size=30
+    ),
+    max_cores=st.sampled_from([1.0, 4.0, 10.0, 100.0]),
+)
+def test_granted_cores_never_exceed_the_budget(requests: list[tuple[int, float]], max_cores: float) -> None:
+    state = QuotaState()
+    for index, (groups, per_group) in enumerate(requests):
+        state, _ = acquire_quota(state, cores(f"i{index}", groups, per_group, max_cores))
+        assert state.cores_in_use() <= max_cores + 1e-6

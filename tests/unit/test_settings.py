@@ -117,6 +117,9 @@ def test_all_invalid_variables_are_reported_together_without_values() -> None:
         ({"UPLOADS_CONTAINER": "u" * 39}, "UPLOADS_CONTAINER"),  # <prefix>-<24 hex> would pass 63 characters
         ({"UPLOADS_CONTAINER": "scan-uploads-"}, "UPLOADS_CONTAINER"),  # <prefix>-<hex> would have a double hyphen
         ({"SCANNER_IDENTITY_RESOURCE_ID": "/subscriptions/x"}, "SCANNER_IDENTITY_RESOURCE_ID"),
+        ({"SCANNER_CPU": "2", "ACI_MAX_CORES": "1.5"}, "ACI_MAX_CORES"),  # not one scanner group would fit
+        ({"ACI_MAX_CREATES_PER_5_MINUTES": "101"}, "ACI_MAX_CREATES_PER_5_MINUTES"),  # ACI's own limit is 100
+        ({"ACI_MAX_CREATES_PER_HOUR": "0"}, "ACI_MAX_CREATES_PER_HOUR"),
     ],
 )
 def test_rules_that_span_or_shape_variables(overrides: dict[str, str], expected: str) -> None:
@@ -209,3 +212,9 @@ def test_janitor_schedule_is_read_at_indexing_with_its_default() -> None:
     assert load_janitor_binding({"JANITOR_SCHEDULE": "0 */5 * * * *"}).janitor_schedule == "0 */5 * * * *"
     with pytest.raises(SettingsError, match="JANITOR_SCHEDULE"):
         load_janitor_binding({"JANITOR_SCHEDULE": "*/10 * * * *"})
+
+
+def test_the_quota_gate_budgets_reach_the_scan_options() -> None:
+    options = load(SCANNER_CPU="2", ACI_MAX_CORES="10", ACI_MAX_CREATES_PER_5_MINUTES="50").scan_options()
+    assert (options.scanner_cpu, options.aci_max_cores, options.aci_max_creates_per_5_minutes) == (2.0, 10.0, 50)
+    assert options.aci_max_creates_per_hour == 300 and options.max_scanner_groups() == 5
