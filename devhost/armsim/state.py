@@ -17,6 +17,7 @@ from typing import Any
 from devhost.armsim import arm
 from devhost.armsim.groups import SimGroup
 from devhost.armsim.scenario import Scenario
+from devhost.armsim.timeline import GroupTimeline
 
 MSI_PATH = "/msi/token"
 MSI_API_VERSION = "2019-08-01"
@@ -84,6 +85,7 @@ class SimState:
         self.created = 0
         self.deleted = 0
         self.images_started = 0
+        self.timeline = GroupTimeline()  # group lives for the demo's scheduling figures
 
     # ---- public API -------------------------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
@@ -268,6 +270,7 @@ class SimState:
             if group is None:
                 return SimResponse(204)
             shown = group.view(now)
+            self.timeline.deleted(group.name, now)
             del self._groups[key]
             self.deleted += 1
             return SimResponse(200, shown)
@@ -295,6 +298,7 @@ class SimState:
         self._operations[operation_id] = parsed.key()
         self.created += 1
         self.images_started += len(group.scan_images)
+        self.timeline.created(group.name, now, group.body, group.plan)
         op_path = (
             f"/subscriptions/{parsed.subscription}/providers/Microsoft.ContainerInstance/locations/"
             f"{group.location}/operations/{operation_id}?api-version=2023-05-01"
