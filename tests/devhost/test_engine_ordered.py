@@ -22,6 +22,12 @@ def _engine(tmp_path: Path, *, ordered: bool, clock: VirtualClock | None = None)
     )
 
 
+def _status(engine: DurableEngine, instance_id: str) -> str:
+    status = engine.get_status(instance_id)
+    assert status is not None
+    return str(status["runtimeStatus"])
+
+
 def _signing_order(tmp_path: Path, *, ordered: bool) -> list[str]:
     engine = _engine(tmp_path, ordered=ordered)
     try:
@@ -55,10 +61,10 @@ def test_run_until_fires_timers_due_by_then_and_stops_the_clock_there(tmp_path: 
         engine.start_new("wait_minutes", "long", 10)
         engine.run_until(start + timedelta(minutes=5), timeout=30)
         assert clock.now() == start + timedelta(minutes=5)
-        assert engine.get_status("short")["runtimeStatus"] == "Completed"
-        assert engine.get_status("long")["runtimeStatus"] == "Running"
+        assert _status(engine, "short") == "Completed"
+        assert _status(engine, "long") == "Running"
         engine.run_until(start + timedelta(minutes=10), timeout=30)  # a timer due exactly then fires
-        assert engine.get_status("long")["runtimeStatus"] == "Completed"
+        assert _status(engine, "long") == "Completed"
         assert clock.now() == start + timedelta(minutes=10)
         engine.run_until(start, timeout=30)  # the clock never goes back
         assert clock.now() == start + timedelta(minutes=10)

@@ -76,7 +76,7 @@ def test_windows_peaks_and_percentiles() -> None:
 
 
 def test_wasted_wait_is_from_the_scanner_finish_to_the_first_record_after_it() -> None:
-    lives = [
+    lives: list[tuple[float, float | None, list[tuple[str, float | None]]]] = [
         (0.0, 500.0, [("a", 170.0), ("b", 320.0), ("hung", None)]),
         (0.0, 100.0, [("cut", 400.0)]),  # deleted before its scanner finished: not counted
     ]
