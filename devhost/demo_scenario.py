@@ -32,7 +32,7 @@ class Envelope(BaseModel):
 
     body: Any
     after_s: float | None = Field(default=None, ge=0)
-    at_s: float | None = Field(default=None, ge=0, le=MAX_AT_S, allow_inf_nan=False)
+    at_s: float | None = Field(default=None, ge=0, le=MAX_AT_S, allow_inf_nan=False, strict=True)  # no "90", no true
     note: str | None = None
 
     @model_validator(mode="after")

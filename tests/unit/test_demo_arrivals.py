@@ -35,6 +35,8 @@ def test_at_s_envelopes_carry_their_time_and_plain_messages_none() -> None:
         ([{"at_s": -1, "body": {}}], r"messages\[0\]: at_s: Input should be greater than or equal to 0"),
         ([{"at_s": MAX_AT_S + 1, "body": {}}], r"messages\[0\]: at_s: Input should be less than or equal to 604800"),
         ([{"at_s": "soon", "body": {}}], r"messages\[0\]: at_s: Input should be a valid number"),
+        ([{"at_s": "90", "body": {}}], r"messages\[0\]: at_s: Input should be a valid number"),
+        ([{"at_s": True, "body": {}}], r"messages\[0\]: at_s: Input should be a valid number"),
         ([{"at_s": float("nan"), "body": {}}], r"messages\[0\]: at_s: Input should be a finite number"),
         ([{"at_s": 60, "after_s": 60, "body": {}}], "either after_s .* or at_s .*, not both"),
         (
