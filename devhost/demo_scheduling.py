@@ -16,6 +16,7 @@ from typing import Any
 
 from core.events import InvalidMessage, parse_message
 from core.images import InvalidImageRef, parse_image_ref
+from core.scanner_spec import per_image_timeout_seconds
 from core.settings import Settings
 from devhost.armsim.scanner_run import behaviour_for, canonical_ref
 from devhost.armsim.timeline import GroupLife
@@ -41,7 +42,7 @@ class Limits:
     creates_per_5min: int
     creates_per_hour: int
     images_per_group: int
-    scan_timeout_s: float
+    longest_scan_s: float  # the scanner's per-image limit for an image alone in its group
     provisioning_s: float
 
     @property
@@ -86,7 +87,7 @@ def earliest_create_s(count: int, per_5min: int, per_hour: int) -> float:
 
 
 def lower_bound_s(demands: Sequence[Demand], durations: Mapping[str, float], limits: Limits) -> float:
-    """The physical limit of a scenario: the largest of three bounds (each scan's time capped at SCAN_TIMEOUT).
+    """The physical limit of a scenario: the largest of three bounds (each scan's time capped at `longest_scan_s`).
 
     - capacity: (scan seconds of every distinct image + one provisioning per group needed) x SCANNER_CPU, divided by
       the cores available;
@@ -101,11 +102,11 @@ def lower_bound_s(demands: Sequence[Demand], durations: Mapping[str, float], lim
         own = [image for image in dict.fromkeys(demand.images) if image not in seen]
         seen.update(own)
         if own:
-            longest = max(min(durations[image], limits.scan_timeout_s) for image in own)
+            longest = max(min(durations[image], limits.longest_scan_s) for image in own)
             critical = max(critical, demand.at_s + limits.provisioning_s + longest)
     if not seen:
         return 0.0
-    scan_s = [min(durations[image], limits.scan_timeout_s) for image in seen]
+    scan_s = [min(durations[image], limits.longest_scan_s) for image in seen]
     groups_needed = math.ceil(len(seen) / max(1, limits.images_per_group))
     core_s = (sum(scan_s) + groups_needed * limits.provisioning_s) * limits.scanner_cpu
     capacity = core_s / limits.cores if limits.cores > 0 else math.inf
@@ -224,7 +225,7 @@ def limits_of(settings: Settings, sim: Any) -> Limits:
         creates_per_5min=int(knob("max_creates_per_5_minutes")),
         creates_per_hour=int(knob("max_creates_per_hour")),
         images_per_group=settings.max_images_per_scanner_group,
-        scan_timeout_s=float(settings.scan_timeout),
+        longest_scan_s=float(per_image_timeout_seconds(settings.scan_timeout, 1)),
         provisioning_s=float(getattr(sim, "provisioning_delay_s", 0.0)),
     )
 
@@ -240,7 +241,8 @@ def demands_of(
     scenario: DemoScenario, settings: Settings, arrivals: Mapping[int, float]
 ) -> tuple[list[Demand], dict[str, float]]:
     """Per delivered message, its arrival and the images it asks to scan (cache seeds still fresh left out), parsed
-    with the app's own parser and the scenario's resources; and each such image's scan time (a hang: SCAN_TIMEOUT).
+    with the app's own parser and the scenario's resources; and each such image's scan time (a hang: the scanner's
+    per-image limit for an image alone in its group, the longest any image is allowed to run).
     """
     resources: dict[str, list[str]] = {}
     for resource in scenario.sim.resources:
@@ -263,7 +265,10 @@ def demands_of(
         images = [i for t in targets for i in resources.get(t.resource_id.lower(), []) if i not in fresh]
         for image in images:
             behaviour = behaviour_for(scenario.sim, image)
-            durations[image] = float(settings.scan_timeout) if behaviour.result == "hang" else behaviour.duration_s
+            hang = behaviour.result == "hang"
+            durations[image] = (
+                float(per_image_timeout_seconds(settings.scan_timeout, 1)) if hang else behaviour.duration_s
+            )
         demands.append(Demand(arrivals[delivery.index], tuple(images)))
     return demands, durations
 

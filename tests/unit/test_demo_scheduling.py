@@ -25,7 +25,7 @@ LIMITS = Limits(
     creates_per_5min=100,
     creates_per_hour=300,
     images_per_group=10,
-    scan_timeout_s=1800.0,
+    longest_scan_s=1490.0,
     provisioning_s=20.0,
 )
 
