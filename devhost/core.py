@@ -34,6 +34,7 @@ from devhost.orchestration import (
     entity_request,
     run_episode,
 )
+from devhost.ordering import CompletionOrder
 from devhost.store import Store
 
 ORCHESTRATION_WORK = "orchestration"
@@ -59,13 +60,7 @@ class EngineCore:
         ordered_completions: bool = False,
     ) -> None:
         self.index = index
-        # Ordered completions (the demo's determinism): activities still run concurrently, but their results are
-        # posted only once no orchestration or entity work is ready and every activity in flight has finished, and
-        # then in the order the activities were scheduled. Which work runs next then never depends on thread timing.
-        self._ordered = ordered_completions
-        self._launch_seq = itertools.count()
-        self._launched: dict[ActivityKey, int] = {}
-        self._finished: dict[ActivityKey, ActivityOutcome] = {}
+        self._order: CompletionOrder[ActivityKey, ActivityOutcome] = CompletionOrder(ordered_completions)
         self._event_grace = event_grace
         self._last_work = time.monotonic()
         self.clock = install(clock if clock is not None else current())
@@ -102,9 +97,7 @@ class EngineCore:
         hold_for_events: bool = False,
         until: datetime | None = None,
     ) -> None:
-        """Pump work; when idle, jump a virtual clock to the next timer. With `until` (virtual clock only), timers
-        due at or before it fire, then the clock is moved to `until` and the loop returns once idle.
-        """
+        """Pump work; idle: jump a virtual clock to the next timer (`until`: only to those due by then, then stop)."""
         while True:
             with self._lock:
                 if stop_when():
@@ -140,8 +133,8 @@ class EngineCore:
         with self._pump_lock:
             with self._lock:
                 self._fire_due_timers()
-                if not self._ready:
-                    self._release_finished()
+                for key, outcome in [] if self._ready else self._order.release(self._inflight):
+                    self._activity_done(key, outcome)  # ordered completions: only when nothing else is ready
                 if not self._ready:
                     return False
                 work = self._ready.popleft()
@@ -282,21 +275,8 @@ class EngineCore:
     # ---- activities, timers, entities -----------------------------------------------------------------------------
     def _launch(self, key: ActivityKey) -> None:
         name, input_text = self._inflight[key]
-        with self._lock:
-            self._launched[key] = next(self._launch_seq)
+        self._order.launched(key)
         self._pool.submit(self._run_activity, key, name, input_text)
-
-    def _release_finished(self) -> None:
-        """Ordered completions (lock held): once every activity in flight has finished, post them in launch order."""
-        if not self._ordered or not self._finished or len(self._finished) < len(self._inflight):
-            return
-        if any(key not in self._finished for key in self._inflight):
-            return
-        done = sorted(self._finished.items(), key=lambda item: self._launched.get(item[0], -1))
-        self._finished.clear()
-        for key, outcome in done:
-            self._launched.pop(key, None)
-            self._activity_done(key, outcome)
 
     def _run_activity(self, key: ActivityKey, name: str, input_text: str | None) -> None:
         entry = self.index.activity(name)
@@ -305,11 +285,8 @@ class EngineCore:
         except BaseException as exc:  # SystemExit and the like still fail the task rather than losing it
             outcome = activity_failure(name, exc)
         with self._lock:
-            if self._ordered and key in self._inflight and not self._closed:
-                self._finished[key] = outcome  # posted by _release_finished, in launch order
-            else:
-                self._launched.pop(key, None)
-                self._activity_done(key, outcome)
+            if not (key in self._inflight and not self._closed and self._order.hold(key, outcome)):
+                self._activity_done(key, outcome)  # a held result is posted by _pump_once, in launch order
             self._cond.notify_all()
 
     def _activity_done(self, key: ActivityKey, outcome: ActivityOutcome) -> None:

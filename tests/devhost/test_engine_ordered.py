@@ -8,6 +8,7 @@ from pathlib import Path
 from devhost.clock import RealClock, VirtualClock, install
 from devhost.engine import DurableEngine
 from devhost.functions import load_app
+from devhost.ordering import CompletionOrder
 from tests.devhost.conftest import app_path
 
 NAPS_MS = [400, 250, 100, 0]  # launched in this order, they finish in the reverse order
@@ -71,3 +72,17 @@ def test_run_until_fires_timers_due_by_then_and_stops_the_clock_there(tmp_path: 
     finally:
         engine.close()
         install(RealClock())
+
+
+def test_completion_order_releases_only_when_every_activity_in_flight_has_finished() -> None:
+    order: CompletionOrder[str, int] = CompletionOrder(enabled=True)
+    for key in ("a", "b", "c"):
+        order.launched(key)
+    assert order.hold("c", 3) and order.hold("a", 1)
+    assert order.release({"a", "b", "c"}) == []  # b still runs
+    assert order.hold("b", 2)
+    assert order.release({"a", "b", "c"}) == [("a", 1), ("b", 2), ("c", 3)]
+    assert order.release(set()) == []
+    off: CompletionOrder[str, int] = CompletionOrder(enabled=False)
+    off.launched("a")
+    assert not off.hold("a", 1)
