@@ -10,8 +10,9 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 SCENARIO ?= scenarios/sample.json
 OUT ?= demo-out
 PYTEST_ARGS ?=
+WAVE_ARGS ?=
 
-.PHONY: setup test lint types pytest demo bench clean
+.PHONY: setup test lint types pytest demo bench bench-waves clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -48,6 +49,10 @@ demo: $(STAMP) $(NODE_STAMP)
 
 bench: setup
 	$(PY) -m pytest benchmarks --benchmark-only -o python_files="bench_*.py" -o testpaths=benchmarks
+
+# Generated waves of 200 and 1,000 deployments through the demo (minutes; docs/performance.md, issue 10).
+bench-waves: $(STAMP) $(NODE_STAMP)
+	$(PY) -m benchmarks.wave_bench $(WAVE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules demo-out .mypy_cache .ruff_cache

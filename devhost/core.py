@@ -34,6 +34,7 @@ from devhost.orchestration import (
     entity_request,
     run_episode,
 )
+from devhost.ordering import CompletionOrder
 from devhost.store import Store
 
 ORCHESTRATION_WORK = "orchestration"
@@ -56,8 +57,10 @@ class EngineCore:
         task_hub: str = "DevHostHub",
         max_workers: int = 8,
         event_grace: float = 0.0,
+        ordered_completions: bool = False,
     ) -> None:
         self.index = index
+        self._order: CompletionOrder[ActivityKey, ActivityOutcome] = CompletionOrder(ordered_completions)
         self._event_grace = event_grace
         self._last_work = time.monotonic()
         self.clock = install(clock if clock is not None else current())
@@ -92,7 +95,9 @@ class EngineCore:
         deadline: float | None,
         return_when_idle: bool = False,
         hold_for_events: bool = False,
+        until: datetime | None = None,
     ) -> None:
+        """Pump work; idle: jump a virtual clock to the next timer (`until`: only to those due by then, then stop)."""
         while True:
             with self._lock:
                 if stop_when():
@@ -106,9 +111,12 @@ class EngineCore:
                 idle = not self._inflight and self._busy == 0
                 jump = idle and due is not None and self._virtual
                 held = self._event_hold() if jump and hold_for_events else 0.0
-                if jump and held <= 0:
+                if jump and held <= 0 and (until is None or (due is not None and due <= until)):
                     self.clock.advance_to(due)  # type: ignore[attr-defined]
                     continue
+                if idle and until is not None:
+                    self.clock.advance_to(until)  # type: ignore[attr-defined]
+                    return
                 if idle and return_when_idle:
                     return
                 wait = min(_IDLE_POLL_SECONDS, held) if held > 0 else _IDLE_POLL_SECONDS
@@ -125,6 +133,8 @@ class EngineCore:
         with self._pump_lock:
             with self._lock:
                 self._fire_due_timers()
+                for key, outcome in [] if self._ready else self._order.release(self._inflight):
+                    self._activity_done(key, outcome)  # ordered completions: only when nothing else is ready
                 if not self._ready:
                     return False
                 work = self._ready.popleft()
@@ -265,6 +275,7 @@ class EngineCore:
     # ---- activities, timers, entities -----------------------------------------------------------------------------
     def _launch(self, key: ActivityKey) -> None:
         name, input_text = self._inflight[key]
+        self._order.launched(key)
         self._pool.submit(self._run_activity, key, name, input_text)
 
     def _run_activity(self, key: ActivityKey, name: str, input_text: str | None) -> None:
@@ -274,7 +285,8 @@ class EngineCore:
         except BaseException as exc:  # SystemExit and the like still fail the task rather than losing it
             outcome = activity_failure(name, exc)
         with self._lock:
-            self._activity_done(key, outcome)
+            if not (key in self._inflight and not self._closed and self._order.hold(key, outcome)):
+                self._activity_done(key, outcome)  # a held result is posted by _pump_once, in launch order
             self._cond.notify_all()
 
     def _activity_done(self, key: ActivityKey, outcome: ActivityOutcome) -> None:

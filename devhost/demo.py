@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from devhost.demo_report import (
     ORCHESTRATIONS_FILE,
     REPORTS_DIR,
     SUMMARY_FILE,
+    RunRecord,
     build_summary,
     image_outcomes,
     orchestration_details,
@@ -25,7 +26,9 @@ from devhost.demo_report import (
 )
 from devhost.demo_run import Deadline, Driver, HarnessError, seed_cache
 from devhost.demo_scenario import ScenarioError, load_demo_scenario
+from devhost.demo_scheduling import NOT_SCANNED, demands_of, limits_of, lower_bound_s, measure
 from devhost.demo_stack import APP_SPEC, DemoStack, running_stack
+from devhost.engine import DurableEngine
 from devhost.functions import AppLoadError
 
 EXIT_OK = 0
@@ -60,6 +63,30 @@ def _log_to_file(path: Path) -> tuple[logging.FileHandler, list[logging.Handler]
     return handler, displaced
 
 
+def _scheduling(
+    stack: DemoStack, driver: Driver, records: Sequence[RunRecord], instances: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """summary.json's `scheduling` block from the simulator's group lives, the scan records and the scenario."""
+    engine = stack.server.engine
+    assert isinstance(engine, DurableEngine)
+    start, end = driver.started, stack.clock.now()
+    stats = stack.sim_stats()
+    demands, durations = demands_of(stack.scenario, stack.settings, driver.arrivals)
+    limits = limits_of(stack.settings, stack.scenario.sim.sim_settings())
+    stored = [record for record in records if record.finished_at >= start]
+    return measure(
+        start=start,
+        end=end,
+        lives=stack.sim.state.timeline.lives(),
+        recorded=[(r.image, rec.finished_at) for rec in stored for r in rec.results if r.status not in NOT_SCANNED],
+        makespan_end=max((record.finished_at for record in stored), default=start),
+        lower_bound=lower_bound_s(demands, durations, limits),
+        images_started=int(stats.get("scans", {}).get("images_started", 0)),
+        history_events=[len(engine.history(str(instance["instanceId"]))) for instance in instances],
+        by_group=stats.get("by_group", {}),
+    )
+
+
 def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
     """Read the run's results from the app's store and write summary.json and orchestrations.json."""
     instances = driver.orchestrations()
@@ -71,6 +98,7 @@ def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
         emails=stack.smtp.count,
         webhooks=stack.webhook.count,
     )
+    summary["scheduling"] = _scheduling(stack, driver, records, instances)
     write_json(out / SUMMARY_FILE, summary)
     write_json(out / ORCHESTRATIONS_FILE, orchestration_details(records))
     save_reports(stack.settings, summary, out / REPORTS_DIR)

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -22,6 +22,7 @@ from devhost.armsim.scanner_run import EXIT_CODES, ImageOutcome, report_document
 from devhost.armsim.scenario import ScanBehaviour
 from devhost.demo_scenario import SEVERITY_NAMES, CacheSeed, Delivery
 from devhost.demo_stack import DemoStack
+from devhost.engine import DurableEngine
 from devhost.orchestration import TERMINAL_STATUSES
 from starters.eventhub_starter import EVENTHUB_STARTER_FUNCTION
 
@@ -141,6 +142,7 @@ class Driver:
         self.deliveries = DeliveryLog()
         self._started = stack.clock.now()
         self._last_delivery = self._started
+        self.arrivals: dict[int, float] = {}  # message index -> virtual seconds since the start, when delivered
         self._operations = OperationTracker(stack.settings.scanner_resource_group)
 
     def close(self) -> None:
@@ -153,21 +155,39 @@ class Driver:
         except TimeoutError:
             raise self.deadline.exceeded(what) from None
 
-    def deliver(self, delivery: Delivery) -> None:
-        """One Event Hub message to the starter (one event), after its barrier if any; waits for the invocation.
+    def run_until(self, when: datetime, what: str) -> None:
+        """Run every orchestration up to virtual time `when` (work due at or before it included); later work waits."""
+        engine = self.stack.server.engine
+        assert isinstance(engine, DurableEngine)
+        try:
+            engine.run_until(when, timeout=self.deadline.remaining(what))
+        except TimeoutError:
+            raise self.deadline.exceeded(what) from None
 
-        Barrier: `after_s`, or implicitly a redeploy, which comes after the earlier deployment's scans.
+    def deliver(self, delivery: Delivery) -> None:
+        """One Event Hub message to the starter (one event), after its barrier or at its time; waits for the invocation.
+
+        Barrier: `after_s`, or implicitly a redeploy, which comes after the earlier deployment's scans. `at_s`: the
+        app runs up to that virtual time (no barrier: what is still running keeps running), then the message goes in.
         """
         redeployed = self._operations.redeploys(delivery.body)
-        if delivery.after_s is not None or redeployed:
+        late = ""
+        if delivery.at_s is not None:
+            when = self._started + timedelta(seconds=delivery.at_s)
+            if when > self.stack.clock.now():
+                self.run_until(when, f"running the orchestrations up to message {delivery.index} (at_s)")
+            elif when < self.stack.clock.now():
+                late = f" (at_s {delivery.at_s:g}: late, an earlier barrier ran past it)"
+        elif delivery.after_s is not None or redeployed:
             self.settle(f"running the orchestrations before message {delivery.index}")
             gap = timedelta(seconds=delivery.after_s or 0)
             # At least a second later than everything before: stored times then order the waves.
             self.stack.clock.advance_to(max(self._last_delivery + gap, self.stack.clock.now() + BARRIER_STEP))
-        note = f" ({delivery.note})" if delivery.note else ""
-        if redeployed and delivery.after_s is None:
+        note = (f" ({delivery.note})" if delivery.note else "") + late
+        if redeployed and delivery.after_s is None and delivery.at_s is None:
             note += f" (redeploys {', '.join(redeployed)}: delivered after the earlier scans finished)"
         self.log(f"message {delivery.index} at +{self.virtual_elapsed()}{note}")
+        self.arrivals[delivery.index] = (self.stack.clock.now() - self._started).total_seconds()
         # Cardinality many: a JSON array input is one event per item; a one-item array keeps the body as it is.
         response = self.session.post(
             f"{self.base_url}/admin/functions/{EVENTHUB_STARTER_FUNCTION}",
@@ -193,6 +213,11 @@ class Driver:
             if record.get("status") != RUNNING:
                 return dict(record)
             time.sleep(INVOCATION_POLL_S)  # a real HTTP call in flight, not simulated time
+
+    @property
+    def started(self) -> datetime:
+        """The virtual time the run started (`at_s` 0)."""
+        return self._started
 
     def virtual_elapsed(self) -> str:
         """Virtual time since the run started, as `12m05s`."""

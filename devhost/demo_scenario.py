@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.images import InvalidImageRef, parse_image_ref
 from devhost.armsim.scenario import Scenario
@@ -15,7 +15,8 @@ from devhost.armsim.scenario import Scenario
 DESCRIPTION_KEY = "description"
 CACHE_KEY = "cache"
 DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY)
-ENVELOPE_KEYS = frozenset({"body", "after_s", "note"})
+ENVELOPE_KEYS = frozenset({"body", "after_s", "at_s", "note"})
+MAX_AT_S = 7 * 24 * 3600  # a week of virtual time: far beyond any wave, small enough to catch a unit mistake (ms)
 SeverityName = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
 SEVERITY_NAMES: tuple[SeverityName, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 
@@ -25,13 +26,21 @@ class ScenarioError(ValueError):
 
 
 class Envelope(BaseModel):
-    """A message with delivery options: `{"after_s": 600, "body": <message>, "note": "..."}`."""
+    """A message with delivery options: `{"after_s": 600, "body": <message>, "note": "..."}` or `{"at_s": 90, ...}`."""
 
     model_config = ConfigDict(extra="forbid")
 
     body: Any
     after_s: float | None = Field(default=None, ge=0)
+    at_s: float | None = Field(default=None, ge=0, le=MAX_AT_S, allow_inf_nan=False, strict=True)  # no "90", no true
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> Envelope:
+        """`after_s` (behind a barrier, relative) and `at_s` (absolute, no barrier) contradict each other."""
+        if self.after_s is not None and self.at_s is not None:
+            raise ValueError("a message has either after_s (after a barrier) or at_s (at a virtual time), not both")
+        return self
 
 
 class CacheSeed(BaseModel):
@@ -57,12 +66,17 @@ class CacheSeed(BaseModel):
 
 @dataclass(frozen=True)
 class Delivery:
-    """One Event Hub message to deliver: the body as the event's text, and when (None: right after the previous)."""
+    """One Event Hub message to deliver: the body as the event's text, and when.
+
+    `after_s`: behind a barrier, then that long after the previous message. `at_s`: at that virtual time since the
+    start of the run, whatever is still running. Neither: right after the previous message, at the same instant.
+    """
 
     index: int
     body: str
     after_s: float | None
     note: str | None
+    at_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,15 +100,38 @@ def event_text(body: object) -> str:
 
 
 def deliveries_of(messages: list[Any]) -> list[Delivery]:
-    """Each `messages` item as a delivery; an envelope adds timing, anything else is a body delivered at once."""
+    """Each `messages` item as a delivery; an envelope adds timing, anything else is a body delivered at once.
+
+    `at_s` values must not decrease in file order (messages at one time are delivered in file order).
+    """
     deliveries: list[Delivery] = []
+    latest: tuple[int, float] | None = None
     for index, item in enumerate(messages):
         if _is_envelope(item):
-            envelope = Envelope.model_validate(item)
-            deliveries.append(Delivery(index, event_text(envelope.body), envelope.after_s, envelope.note))
+            try:
+                envelope = Envelope.model_validate(item)
+            except ValidationError as error:
+                raise ScenarioError(f"messages[{index}]: {_first_error(error)}") from None
+            if envelope.at_s is not None:
+                if latest is not None and envelope.at_s < latest[1]:
+                    raise ScenarioError(
+                        f"messages[{index}]: at_s {envelope.at_s:g} is earlier than messages[{latest[0]}]'s "
+                        f"at_s {latest[1]:g}; list timed messages in time order"
+                    )
+                latest = (index, envelope.at_s)
+            deliveries.append(
+                Delivery(index, event_text(envelope.body), envelope.after_s, envelope.note, envelope.at_s)
+            )
         else:
             deliveries.append(Delivery(index, event_text(item), None, None))
     return deliveries
+
+
+def _first_error(error: ValidationError) -> str:
+    """`at_s: Input should be less than or equal to 604800` from pydantic's first error."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "envelope"
+    return f"{where}: {first.get('msg', 'invalid')}"
 
 
 def parse_scenario(document: object, source: str = "scenario") -> DemoScenario:
@@ -108,6 +145,8 @@ def parse_scenario(document: object, source: str = "scenario") -> DemoScenario:
         deliveries = deliveries_of(sim.messages)
         seeds = [CacheSeed.model_validate(seed) for seed in document.get(CACHE_KEY) or []]
     except ValidationError as error:
+        raise ScenarioError(f"{source}: {error}") from None
+    except ScenarioError as error:
         raise ScenarioError(f"{source}: {error}") from None
     if description is not None and not isinstance(description, str):
         raise ScenarioError(f"{source}: {DESCRIPTION_KEY} must be a string")

@@ -104,7 +104,8 @@ def _start_devhost(app_spec: str, clock: clock_mod.VirtualClock, task_hub: str) 
     from devhost.triggers import specs_from_index
 
     index = load_app(app_spec)
-    engine = DurableEngine(index, clock=clock, task_hub=task_hub)
+    # Ordered completions: the same scenario runs the same way every time (docs/demo.md, "Determinism").
+    engine = DurableEngine(index, clock=clock, task_hub=task_hub, ordered_completions=True)
     server = DevHostServer(
         specs_from_index(index),
         engine,

@@ -142,6 +142,15 @@ class DurableEngine(EngineCore):
         """Process all work (advancing a virtual clock to pending timers) until nothing can run any more."""
         self._drive(lambda: False, deadline_after(timeout), return_when_idle=True)
 
+    def run_until(self, when: datetime, timeout: float | None = None) -> None:
+        """Virtual clock only: run all work, firing timers due at or before `when`, then move the clock to `when`.
+
+        Returns once nothing can run before `when` (later timers stay pending); the clock never goes backwards.
+        """
+        if not self._virtual:
+            raise TypeError("run_until needs a virtual clock")
+        self._drive(lambda: False, deadline_after(timeout), return_when_idle=True, until=when)
+
     def wait_for_completion(self, instance_id: str, timeout: float) -> dict[str, Any]:
         """Drive (or, with the background worker, wait for) the instance until it is Completed/Failed/Terminated."""
 

@@ -17,6 +17,7 @@ from devhost.armsim import arm, limits
 from devhost.armsim.faults import Fault, SimResponse, fault_from_json, fault_response
 from devhost.armsim.groups import CAPACITY_EVENT, SimGroup
 from devhost.armsim.scenario import Scenario
+from devhost.armsim.timeline import GroupTimeline
 
 __all__ = ["MSI_PATH", "Fault", "SimResponse", "SimState"]
 
@@ -67,6 +68,7 @@ class SimState:
         self.peak_groups = 0
         self.peak_cores = 0.0
         self.images_started = 0
+        self.timeline = GroupTimeline()  # group lives for the demo's scheduling figures
 
     # ---- public API -------------------------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
@@ -311,6 +313,7 @@ class SimState:
             self._deletes[scope] = limits.recorded(self._deletes.get(scope, []), now)
             group.delete_operation_id = str(uuid.uuid4())
             group.gone_at = now + timedelta(seconds=self.sim.delete_delay_s)
+            self.timeline.deleted(group.name, group.gone_at)  # its cores count until the deletion completes
             self._operations[group.delete_operation_id] = key
             self.deleted += 1
         operation_id = group.delete_operation_id
@@ -368,6 +371,7 @@ class SimState:
         self.peak_cores = max(self.peak_cores, cores_used + limits.group_cores(spec))
         self.created += 1
         self.images_started += 0 if group.capacity_failure else len(group.scan_images)
+        self.timeline.created(group.name, now, group.body, group.plan)
         op_path = self._operation_path(group, operation_id)
         return SimResponse(201, group.view(now, provisioning_state="Pending"), {"Azure-AsyncOperation": op_path})
 

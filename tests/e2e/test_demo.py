@@ -71,7 +71,23 @@ def test_summary_has_exactly_the_documented_shape(summary: dict[str, Any]) -> No
         "scanner_groups",
         "arm_requests",
         "notifications",
+        "scheduling",
     }
+    assert set(summary["scheduling"]) == {
+        "makespan_s",
+        "lower_bound_s",
+        "wasted_wait_s",
+        "peak_groups",
+        "peak_cores",
+        "max_creates_per_5min",
+        "max_creates_per_hour",
+        "images_per_group",
+        "history_events",
+        "arm_requests_per_group",
+    }
+    assert set(summary["scheduling"]["wasted_wait_s"]) == {"median", "p95", "max"}
+    assert set(summary["scheduling"]["history_events"]) == {"mean", "max"}
+    assert set(summary["scheduling"]["arm_requests_per_group"]) == {"mean", "max"}
     assert set(summary["orchestrations"]) == {"Completed", "Failed", "Running", "Terminated"}
     assert set(summary["scanner_groups"]) == {"created", "remaining"}
     assert set(summary["notifications"]) == {"email", "webhook"}

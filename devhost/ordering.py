@@ -1,0 +1,52 @@
+"""Ordered completions: activity results handed on in the order the activities were launched, never by thread timing.
+
+devhost runs activities concurrently on a thread pool. With ordering on (the demo), a finished activity's result is
+held until every activity in flight has finished and no other work is ready; then all of them are released in
+launch order. Which orchestration reaches an entity (a lease, a gate) first then depends only on the inputs, so
+the same scenario runs the same way every time. Every method is thread-safe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Collection
+from typing import Generic, TypeVar
+
+Key = TypeVar("Key")
+Outcome = TypeVar("Outcome")
+
+
+class CompletionOrder(Generic[Key, Outcome]):
+    """Launch sequence numbers and held results; `enabled` False makes `hold` refuse everything."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._sequence = itertools.count()
+        self._launched: dict[Key, int] = {}
+        self._held: dict[Key, Outcome] = {}
+        self._lock = threading.Lock()
+
+    def launched(self, key: Key) -> None:
+        with self._lock:
+            self._launched[key] = next(self._sequence)
+
+    def hold(self, key: Key, outcome: Outcome) -> bool:
+        """Keep a finished activity's result for `release`; False (not held) when ordering is off."""
+        with self._lock:
+            if not self.enabled:
+                self._launched.pop(key, None)
+                return False
+            self._held[key] = outcome
+            return True
+
+    def release(self, inflight: Collection[Key]) -> list[tuple[Key, Outcome]]:
+        """The held results in launch order once every activity in `inflight` has finished; else nothing yet."""
+        with self._lock:
+            if not self._held or any(key not in self._held for key in inflight):
+                return []
+            done = sorted(self._held.items(), key=lambda item: self._launched.get(item[0], -1))
+            self._held.clear()
+            for key, _ in done:
+                self._launched.pop(key, None)
+            return done
