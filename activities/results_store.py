@@ -87,10 +87,12 @@ def lookup_cache(clients: StorageClients, settings: Settings, request: CacheLook
         if not fresh or cached is None:
             answers.append(CacheLookup(image=item.image, digest=item.digest, hit=False))
             continue
+        digest = item.digest or cached.digest
         reused = cached.model_copy(
             update={
                 "image": item.image,
-                "digest": item.digest or cached.digest,
+                "digest": digest,
+                "resolved_digest": cached.resolved_digest if cached.resolved_digest != digest else None,
                 "status": "cached",
                 "reason": clip_reason(f"cached result of scan {cached.instance_id} ({cached.status})"),
             }
