@@ -119,3 +119,38 @@ def test_sarif_counts_are_per_qid_and_bounded(document: dict[str, Any]) -> None:
         assert len(summary.worst_findings) == min(10, summary.total)
         ranks = [f.level for f in summary.worst_findings]
         assert ranks == sorted(ranks, reverse=True)
+
+
+FINDINGS = st.dictionaries(st.integers(1, 10**7).map(str), st.integers(1, 5), max_size=25)
+
+
+def _rendered(findings: dict[str, int], rows_per_qid: int) -> bytes:
+    rules = [{"id": qid, "properties": {"severity": level}} for qid, level in findings.items()]
+    results = [
+        {"ruleId": qid, "properties": {"vulnerableSoftware": [{"name": f"pkg{n}"}]}}
+        for qid in findings
+        for n in range(rows_per_qid)
+    ]
+    return json.dumps(
+        {"version": "2.1.0", "runs": [{"tool": {"driver": {"rules": rules}}, "results": results}]}
+    ).encode()
+
+
+def _log_for(levels: dict[int, int]) -> str:
+    lines = [f"2026-10-02T08:20:47Z INFO {sum(levels.values())} vulnerabilities found!"]
+    return "\n".join(lines + [f"2026-10-02T08:20:47Z INFO   Severity {k}: {levels[k]}" for k in (5, 4, 3, 2, 1)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(FINDINGS, st.integers(1, 3), st.integers(1, 5), st.sampled_from([-1, 1]))
+def test_a_matching_log_vouches_for_the_report_and_any_other_count_fails_it(
+    findings: dict[str, int], rows: int, perturbed: int, delta: int
+) -> None:
+    levels = {k: sum(1 for level in findings.values() if level == k) for k in (5, 4, 3, 2, 1)}
+    reading = read_reports([("report.sarif.json", _rendered(findings, rows))])
+    verdict = assess("get-report", STATUS, reading, _log_for(levels))
+    assert verdict.status == "completed" and verdict.summary is not None
+    assert verdict.summary.total == len(findings)  # per QID, however many package rows
+    if levels[perturbed] + delta >= 0:
+        wrong = {**levels, perturbed: levels[perturbed] + delta}
+        assert assess("get-report", STATUS, reading, _log_for(wrong)).status == "failed"
