@@ -148,7 +148,8 @@ def _collect_one(
 
     digest = scanned.digest or item.digest
     reasons = list(assessment.reasons)
-    reasons += [note for note in (scanned.note,) if note]
+    if scanned.note:
+        reasons.append(scanned.note)
     reasons += [problem for name, problem in files.items() if isinstance(problem, str) and name not in REPORT_BLOBS]
     if log_cut:
         reasons.append(f"scan.log cut to its last {MAX_LOG_BYTES} bytes")
