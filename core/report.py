@@ -38,6 +38,7 @@ MAX_IMAGE_REF_CHARS = 1024
 MAX_REASON_CHARS = 500
 MAX_LOCATION_CHARS = 2048
 MAX_LISTED_FILES = 16
+MAX_DETAIL_CHARS = 2000
 QUALYS_LEVELS = (5, 4, 3, 2, 1)
 """Qualys severity levels, worst first: 5 Urgent, 4 Critical, 3 Serious, 2 Medium, 1 Minimal."""
 
@@ -121,6 +122,10 @@ def _empty_is_none(value: object) -> object:
     return None if value == "" else value
 
 
+def _clipped(value: object) -> object:
+    return value[:MAX_DETAIL_CHARS] if isinstance(value, str) else value
+
+
 ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=MAX_IMAGE_REF_CHARS), AfterValidator(_no_control)]
 Digest = Annotated[str, StringConstraints(pattern=f"^{DIGEST_PATTERN}$", max_length=300)]
 Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
@@ -148,8 +153,8 @@ class ScanStatus(BaseModel):
     digest: Annotated[Digest | None, BeforeValidator(_empty_is_none)] = None
     mode: QScannerMode | None = None
     files: tuple[UploadName, ...] | None = Field(default=None, max_length=MAX_LISTED_FILES)
-    error: str | None = Field(default=None, max_length=2000)
-    detail: str | None = Field(default=None, max_length=2000)
+    error: Annotated[str | None, BeforeValidator(_clipped)] = None
+    detail: Annotated[str | None, BeforeValidator(_clipped)] = None
 
 
 def check_size(raw: bytes, limit: int, what: str) -> None:

@@ -101,6 +101,7 @@ def test_parse_status_reads_the_contracts_new_fields() -> None:
     status = parse_status(_json({**STATUS, "digest": "", "mode": "scan-only", "files": ["scan.log", "sbom.spdx.json"]}))
     assert (status.digest, status.mode, status.files) == (None, "scan-only", ("scan.log", "sbom.spdx.json"))
     assert parse_status(_json({**STATUS, "error": "QScanner could not be downloaded"})).error is not None
+    assert len(parse_status(_json({**STATUS, "detail": "x" * 5000})).detail or "") == 2000  # clipped, not refused
     for bad in ({"mode": "turbo"}, {"files": ["../x"]}, {"files": "scan.log"}, {"files": ["a"] * 17}):
         with pytest.raises(InvalidUpload):
             parse_status(_json({**STATUS, **bad}))
