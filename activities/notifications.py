@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from activities import names
 from activities.activity_registry import activity_registrar, validated
 from activities.storage_clients import clients_for
-from core.report import ImageResult, Severity, needs_notification
+from core.report import NO_REPORT_STATUSES, ImageResult, Severity, needs_notification
 from core.results import MAX_IMAGES, InstanceId
 from core.setting_types import is_loopback
 from core.settings import Settings, get_settings
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 EMAIL_CHANNEL = "email"
 WEBHOOK_CHANNEL = "webhook"
 IMPLICIT_TLS_PORT = 465
+NO_REPORT_NOTE = " (this QSCANNER_MODE writes no vulnerability report)"
 SMTP_TIMEOUT_SECONDS = 20
 WEBHOOK_TIMEOUT_SECONDS = 10
 MAX_WEBHOOK_RESPONSE_BYTES = 64 * 1024
@@ -173,7 +174,9 @@ def render_text(alert: Alert) -> str:
         lines += ["", *_image_lines(result, alert.threshold)]
     if alert.others:
         lines += ["", "Other images (nothing at or above the threshold):"]
-        lines += [f"  {r.image}: {r.status}" for r in alert.others]
+        lines += [
+            f"  {r.image}: {r.status}{NO_REPORT_NOTE if r.status in NO_REPORT_STATUSES else ''}" for r in alert.others
+        ]
     lines += ["", "--", "Sent once per scan by the ACI image scanner. Reports are in the scan-reports container."]
     return "\n".join(lines) + "\n"
 

@@ -39,6 +39,9 @@ SCAN_SUMMARY_ROW = "summary"
 IMAGE_ROW_PREFIX = "image-"
 RESULT_PROPERTY = "result"
 SCANNED_AT_PROPERTY = "scanned_at"
+CHECKED_PROPERTY = "checked"
+"""Set on cache rows written since reports are checked against QScanner's log: only those are served as hits
+(an older row may hold a report the app could not read, stored as a clean result)."""
 TABLE_BATCH_LIMIT = 100
 CLOCK_SKEW = timedelta(minutes=5)
 _NEWER_WINS_ATTEMPTS = 4
@@ -64,7 +67,8 @@ def _get_entity(table: TableClient, partition: str, row: str) -> TableEntity | N
 def lookup_cache(clients: StorageClients, settings: Settings, request: CacheLookupRequest) -> list[CacheLookup]:
     """Per image, a fresh cached result (completed or denied, scanned within `cache_hours` of `now`) or a miss.
 
-    The key is the digest when known, else the canonical reference (a tag can move; a digest cannot).
+    The key is the digest when known, else the canonical reference (a tag can move; a digest cannot). Rows
+    written before reports were checked against the log (no `checked` property) are misses.
     """
     if request.cache_hours == 0:
         return [CacheLookup(image=i.image, digest=i.digest, hit=False) for i in request.images]
@@ -73,7 +77,7 @@ def lookup_cache(clients: StorageClients, settings: Settings, request: CacheLook
     answers: list[CacheLookup] = []
     for item in request.images:
         entity = _get_entity(table, image_key(item.image, item.digest), CACHE_ROW)
-        cached = _result_of(entity) if entity else None
+        cached = _result_of(entity) if entity and entity.get(CHECKED_PROPERTY) is True else None
         fresh = (
             cached is not None
             and cached.status in CACHEABLE_STATUSES
@@ -83,10 +87,12 @@ def lookup_cache(clients: StorageClients, settings: Settings, request: CacheLook
         if not fresh or cached is None:
             answers.append(CacheLookup(image=item.image, digest=item.digest, hit=False))
             continue
+        digest = item.digest or cached.digest
         reused = cached.model_copy(
             update={
                 "image": item.image,
-                "digest": item.digest or cached.digest,
+                "digest": digest,
+                "resolved_digest": cached.resolved_digest if cached.resolved_digest != digest else None,
                 "status": "cached",
                 "reason": clip_reason(f"cached result of scan {cached.instance_id} ({cached.status})"),
             }
@@ -111,6 +117,7 @@ def _upsert_if_newer(table: TableClient, partition: str, row: str, result: Image
         "image": result.image,
         "status": result.status,
         SCANNED_AT_PROPERTY: (when or datetime.now(UTC)).isoformat(),
+        CHECKED_PROPERTY: True,
     }
     for _ in range(_NEWER_WINS_ATTEMPTS):
         current = _get_entity(table, partition, row)
@@ -138,7 +145,11 @@ def _upsert_if_newer(table: TableClient, partition: str, row: str, result: Image
 
 
 def _cache_keys(result: ImageResult) -> list[str]:
-    keys = [image_key(result.image, result.digest), image_key(result.image)]
+    """The scan's digest, the digest resolved before the scan when it differs (lookups use that one), the ref."""
+    keys = [image_key(result.image, result.digest)]
+    if result.resolved_digest:
+        keys.append(image_key(result.image, result.resolved_digest))
+    keys.append(image_key(result.image))
     return list(dict.fromkeys(keys))
 
 

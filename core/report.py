@@ -1,4 +1,9 @@
-"""Scan results: severities, the scanner's status.json and report.json parsers, and the per-image result."""
+"""Scan results: severities, the scanner's status.json, the report summary and the per-image result.
+
+The report parsers are in core/sarif.py (QScanner's SARIF report) and core/json_report.py (its JSON report), the
+log's own counts in core/scan_log.py, the inventory's repo digest in core/inventory.py, and the verdict that joins
+them in core/assessment.py.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,36 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import pydantic_core
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from core.options import QScannerMode
 
 MAX_STATUS_BYTES = 16 * 1024
 MAX_REPORT_BYTES = 32 * 1024 * 1024
 MAX_WORST_FINDINGS = 10
 MAX_TITLE_CHARS = 300
 MAX_CVES_PER_FINDING = 20
+MAX_PACKAGES_PER_FINDING = 10
 MAX_PACKAGE_CHARS = 200
+MAX_VERSION_CHARS = 100
 MAX_IMAGE_REF_CHARS = 1024
 MAX_REASON_CHARS = 500
 MAX_LOCATION_CHARS = 2048
-REPORT_CONTAINERS = ("report", "result")
-VULNERABILITIES_KEY = "vulnerabilities"
+MAX_LISTED_FILES = 16
+MAX_DETAIL_CHARS = 2000
+QUALYS_LEVELS = (5, 4, 3, 2, 1)
+"""Qualys severity levels, worst first: 5 Urgent, 4 Critical, 3 Serious, 2 Medium, 1 Minimal."""
 
 DIGEST_PATTERN = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,256}"
-_DIGEST = re.compile(DIGEST_PATTERN)
-_CVE = re.compile(r"CVE-\d{4}-\d{4,12}", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -45,7 +63,7 @@ class Severity(StrEnum):
 _RANK: dict[Severity, int] = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1}
 SEVERITIES_WORST_FIRST: tuple[Severity, ...] = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
 # Qualys' 1-5 scale: 5 critical, 4 high, 3 medium, 1-2 low.
-_QUALYS_SCALE: dict[int, Severity] = {
+QUALYS_SCALE: dict[int, Severity] = {
     5: Severity.CRITICAL,
     4: Severity.HIGH,
     3: Severity.MEDIUM,
@@ -72,13 +90,13 @@ def severity_from(value: object) -> Severity | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return _QUALYS_SCALE.get(value)
+        return QUALYS_SCALE.get(value)
     if isinstance(value, float) and value.is_integer():
-        return _QUALYS_SCALE.get(int(value))
+        return QUALYS_SCALE.get(int(value))
     if isinstance(value, str) and len(value) <= 16:
         text = value.strip().upper()
         if text.isdigit():
-            return _QUALYS_SCALE.get(int(text))
+            return QUALYS_SCALE.get(int(text))
         try:
             return Severity(text)
         except ValueError:
@@ -87,7 +105,11 @@ def severity_from(value: object) -> Severity | None:
 
 
 class InvalidUpload(ValueError):
-    """An upload from the scanner (status.json, report.json) is oversize, not JSON or not the expected shape."""
+    """An upload from the scanner is oversize, not JSON or not the expected shape."""
+
+
+class ReportNotUnderstood(InvalidUpload):
+    """A report that is JSON but holds no findings structure the app recognises (never read as a clean result)."""
 
 
 def _no_control(value: str) -> str:
@@ -96,15 +118,29 @@ def _no_control(value: str) -> str:
     return value
 
 
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+def _clipped(value: object) -> object:
+    return value[:MAX_DETAIL_CHARS] if isinstance(value, str) else value
+
+
 ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=MAX_IMAGE_REF_CHARS), AfterValidator(_no_control)]
 Digest = Annotated[str, StringConstraints(pattern=f"^{DIGEST_PATTERN}$", max_length=300)]
 Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
 Location = Annotated[str, StringConstraints(max_length=MAX_LOCATION_CHARS)]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
+UploadName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 
 
 class ScanStatus(BaseModel):
-    """The scanner's `status.json` for one image; strict types, extra keys ignored (untrusted input)."""
+    """The scanner's `status.json` for one image; strict types, extra keys ignored (untrusted input).
+
+    `digest` is accepted for older scanners ("" counts as absent) but not used: the digest comes from the
+    inventory (scanresult.json). `mode` is the QSCANNER_MODE the scanner ran, `files` the blobs it uploaded for
+    this image, `error` (or the older `detail`) why it failed.
+    """
 
     model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
 
@@ -114,19 +150,36 @@ class ScanStatus(BaseModel):
     result: Literal["ok", "deny", "audit", "error", "timeout"]
     started_at: AwareDatetime | None = None
     finished_at: AwareDatetime | None = None
-    digest: Digest | None = None
+    digest: Annotated[Digest | None, BeforeValidator(_empty_is_none)] = None
+    mode: QScannerMode | None = None
+    files: tuple[UploadName, ...] | None = Field(default=None, max_length=MAX_LISTED_FILES)
+    error: Annotated[str | None, BeforeValidator(_clipped)] = None
+    detail: Annotated[str | None, BeforeValidator(_clipped)] = None
 
 
-def _check_size(raw: bytes, limit: int, what: str) -> None:
+def check_size(raw: bytes, limit: int, what: str) -> None:
+    """Raise `InvalidUpload` unless `raw` is bytes of at most `limit` bytes."""
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise InvalidUpload(f"{what} must be bytes")
     if len(raw) > limit:
         raise InvalidUpload(f"{what} is {len(raw)} bytes, more than the limit of {limit}")
 
 
+def load_json_object(raw: bytes, what: str, max_bytes: int) -> dict[str, Any]:
+    """A bounded upload parsed as a JSON object; `InvalidUpload` for anything else."""
+    check_size(raw, max_bytes, what)
+    try:
+        document = pydantic_core.from_json(bytes(raw), allow_inf_nan=False, cache_strings=False)
+    except ValueError as error:
+        raise InvalidUpload(f"{what} is not JSON: {str(error)[:200]}") from None
+    if not isinstance(document, dict):
+        raise InvalidUpload(f"{what} is not a JSON object")
+    return document
+
+
 def parse_status(raw: bytes, *, max_bytes: int = MAX_STATUS_BYTES) -> ScanStatus:
     """Parse and validate a `status.json`; raise `InvalidUpload` for anything else."""
-    _check_size(raw, max_bytes, "status.json")
+    check_size(raw, max_bytes, "status.json")
     try:
         return ScanStatus.model_validate_json(bytes(raw))
     except ValidationError as error:
@@ -166,28 +219,63 @@ class VulnerabilityCounts(BaseModel):
         """Counts from a severity -> count mapping; missing severities are zero."""
         return cls(**{s.value: counts.get(s, 0) for s in SEVERITIES_WORST_FIRST})
 
+    @classmethod
+    def from_levels(cls, levels: Mapping[int, int]) -> VulnerabilityCounts:
+        """Counts from Qualys level -> count (5 CRITICAL, 4 HIGH, 3 MEDIUM, 1-2 LOW)."""
+        counts = dict.fromkeys(SEVERITIES_WORST_FIRST, 0)
+        for level, n in levels.items():
+            counts[QUALYS_SCALE[level]] += n
+        return cls.from_mapping(counts)
+
+
+class Package(BaseModel):
+    """A vulnerable package of a finding: name, installed and fixed version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(max_length=MAX_PACKAGE_CHARS)
+    installed_version: str | None = Field(default=None, max_length=MAX_VERSION_CHARS)
+    fixed_version: str | None = Field(default=None, max_length=MAX_VERSION_CHARS)
+
 
 class Finding(BaseModel):
-    """One finding, trimmed to what a summary needs."""
+    """One finding (one QID), trimmed to what a summary needs."""
 
     model_config = ConfigDict(frozen=True)
 
     qid: str = Field(max_length=64)
     title: str = Field(max_length=MAX_TITLE_CHARS)
     severity: Severity
+    level: int = Field(ge=1, le=5, description="Qualys severity 1-5 (customerSeverity when set)")
     cves: tuple[str, ...] = Field(default=(), max_length=MAX_CVES_PER_FINDING)
-    package: str | None = Field(default=None, max_length=MAX_PACKAGE_CHARS)
+    packages: tuple[Package, ...] = Field(default=(), max_length=MAX_PACKAGES_PER_FINDING)
+    qds: float | None = Field(default=None, ge=0, le=100)
 
 
 class ReportSummary(BaseModel):
-    """What the app keeps of a QScanner report: counts, the worst findings and the image digest."""
+    """What the app keeps of a QScanner report: per-QID counts by Qualys level and the worst findings.
+
+    `levels` counts QIDs by their effective level (customerSeverity when set); `base_levels` by the Qualys
+    severity alone, when it differs for some QID (the log may count either way).
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    digest: Digest | None = None
-    vulnerabilities: VulnerabilityCounts = VulnerabilityCounts()
+    source: Literal["sarif", "json"]
+    levels: dict[int, Count] = Field(default_factory=lambda: dict.fromkeys(QUALYS_LEVELS, 0))
+    base_levels: dict[int, Count] | None = None
     worst_findings: tuple[Finding, ...] = Field(default=(), max_length=MAX_WORST_FINDINGS)
-    unrecognised_findings: Count = 0
+    image_id: str | None = Field(default=None, max_length=300)
+
+    @property
+    def total(self) -> int:
+        """QIDs found."""
+        return sum(self.levels.values())
+
+    @property
+    def vulnerabilities(self) -> VulnerabilityCounts:
+        """The per-QID counts on the app's four-step scale."""
+        return VulnerabilityCounts.from_levels(self.levels)
 
     @property
     def worst_severity(self) -> Severity | None:
@@ -195,101 +283,11 @@ class ReportSummary(BaseModel):
         return self.vulnerabilities.worst
 
 
-def _text(value: object, limit: int) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float | str):
-        text = _CONTROL.sub(" ", str(value)).strip()
-        return text[:limit] if text else None
-    return None
-
-
-def _cves(value: object) -> tuple[str, ...]:
-    items: list[object] = value if isinstance(value, list) else [value] if isinstance(value, str) else []
-    found: list[str] = []
-    for item in items[:1000]:
-        if isinstance(item, str):
-            found.extend(match.upper() for match in _CVE.findall(item[:10_000]))
-        if len(found) >= MAX_CVES_PER_FINDING:
-            break
-    return tuple(dict.fromkeys(found))[:MAX_CVES_PER_FINDING]
-
-
-def _package(value: object) -> str | None:
-    if isinstance(value, dict):
-        name, version = _text(value.get("name"), MAX_PACKAGE_CHARS), _text(value.get("version"), 100)
-        if name is None:
-            return None
-        return f"{name} {version}"[:MAX_PACKAGE_CHARS] if version else name
-    return _text(value, MAX_PACKAGE_CHARS)
-
-
-def _finding(item: object) -> Finding | None:
-    if not isinstance(item, dict):
-        return None
-    severity = severity_from(item.get("severity"))
-    if severity is None:
-        return None
-    qid = _text(item.get("qid"), 64) or "?"
-    title = _text(item.get("title"), MAX_TITLE_CHARS) or ""
-    cves = _cves(item.get("cveIds", item.get("cves")))
-    return Finding(qid=qid, title=title, severity=severity, cves=cves, package=_package(item.get("package")))
-
-
-def _vulnerability_list(document: dict[str, Any]) -> list[object] | None:
-    candidates: list[object] = [document.get(VULNERABILITIES_KEY)]
-    for key in REPORT_CONTAINERS:
-        nested = document.get(key)
-        candidates.append(nested.get(VULNERABILITIES_KEY) if isinstance(nested, dict) else nested)
-    return next((c for c in candidates if isinstance(c, list)), None)
-
-
-def _digest_of(document: dict[str, Any]) -> str | None:
-    image = document.get("image")
-    candidates = [image.get("digest") if isinstance(image, dict) else None, document.get("imageDigest")]
-    return next((c for c in candidates if isinstance(c, str) and len(c) <= 300 and _DIGEST.fullmatch(c)), None)
-
-
-def _sort_key(finding: Finding) -> tuple[int, str, str]:
-    return (-finding.severity.rank, finding.qid, finding.title)
-
-
-def parse_report(raw: bytes, *, max_bytes: int = MAX_REPORT_BYTES) -> ReportSummary:
-    """Summarise a QScanner `report.json` tolerantly; raise `InvalidUpload` when it is oversize or not a JSON object.
-
-    Findings without a recognisable severity are counted in `unrecognised_findings`, not guessed at.
-    A report without any vulnerability list is an empty report (zero findings).
-    """
-    _check_size(raw, max_bytes, "report.json")
-    try:
-        document = pydantic_core.from_json(bytes(raw), allow_inf_nan=True, cache_strings=False)
-    except ValueError as error:
-        raise InvalidUpload(f"report.json is not JSON: {str(error)[:200]}") from None
-    if not isinstance(document, dict):
-        raise InvalidUpload("report.json is not a JSON object")
-    counts = dict.fromkeys(SEVERITIES_WORST_FIRST, 0)
-    worst: list[Finding] = []
-    unrecognised = 0
-    for item in _vulnerability_list(document) or []:
-        finding = _finding(item)
-        if finding is None:
-            unrecognised += 1
-            continue
-        counts[finding.severity] += 1
-        worst.append(finding)
-        if len(worst) > 4 * MAX_WORST_FINDINGS:
-            worst = sorted(worst, key=_sort_key)[:MAX_WORST_FINDINGS]
-    return ReportSummary(
-        digest=_digest_of(document),
-        vulnerabilities=VulnerabilityCounts.from_mapping(counts),
-        worst_findings=tuple(sorted(worst, key=_sort_key)[:MAX_WORST_FINDINGS]),
-        unrecognised_findings=unrecognised,
-    )
-
-
-ResultStatus = Literal["completed", "denied", "cached", "failed", "timed_out", "skipped"]
+ResultStatus = Literal["completed", "denied", "uploaded", "inventory", "cached", "failed", "timed_out", "skipped"]
 CACHEABLE_STATUSES: frozenset[str] = frozenset({"completed", "denied"})
 ALERT_STATUSES: frozenset[str] = frozenset({"failed", "timed_out"})
+NO_REPORT_STATUSES: frozenset[str] = frozenset({"uploaded", "inventory"})
+"""Outcomes of the modes that write no vulnerability report: neither failures nor findings, never cached."""
 STATUS_OF_SCANNER_RESULT: dict[str, ResultStatus] = {
     "ok": "completed",
     "audit": "completed",
@@ -300,12 +298,17 @@ STATUS_OF_SCANNER_RESULT: dict[str, ResultStatus] = {
 
 
 class ImageResult(BaseModel):
-    """The outcome for one image of one scan: small (no report body), stored, returned and notified."""
+    """The outcome for one image of one scan: small (no report body), stored, returned and notified.
+
+    `digest` is the repo digest the scan reported, else the one resolved before it; `resolved_digest` is the one
+    resolved before the scan when it differs (the cache answers lookups by either).
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     image: ImageRef
     digest: Digest | None = None
+    resolved_digest: Digest | None = None
     status: ResultStatus
     vulnerabilities: VulnerabilityCounts = VulnerabilityCounts()
     worst_severity: Severity | None = None

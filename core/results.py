@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from core.naming import SCANNER_GROUP_NAME_PATTERN, scanner_group_name
+from core.options import QScannerMode
 from core.report import Digest, ImageRef, ImageResult
 
 MAX_IMAGES = 500
@@ -57,7 +58,9 @@ class CollectRequest(_Payload):
     `scanner_group` names the group whose own uploads container is read (default: the instance's first group),
     `prefix` is the group's RESULTS_PREFIX (default: the instance id). An image without a status.json becomes
     `missing_status` (the orchestrator knows whether the group timed out or failed), with `exit_code` and `reason`
-    from the container's state. `now` stamps results whose scanner times are missing or implausible.
+    from the container's state. `now` stamps results whose scanner times are missing or implausible. `mode` is the
+    QSCANNER_MODE of the scan (from ScanOptions, never from the untrusted status.json); `expect_report` is accepted
+    from inputs of older versions and ignored (the mode decides whether a report is required).
     """
 
     instance_id: InstanceId
@@ -65,6 +68,7 @@ class CollectRequest(_Payload):
     scanner_group: ScannerGroupName | None = None
     prefix: InstanceId | None = None
     missing_status: Literal["failed", "timed_out"] = "failed"
+    mode: QScannerMode = "get-report"
     expect_report: bool = True
     exit_code: int | None = None
     reason: str | None = Field(default=None, max_length=2000)

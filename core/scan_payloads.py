@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from core.options import ScanOptions
+from core.options import QScannerMode, ScanOptions
 from core.report import ImageResult, clip_reason
 from core.results import CollectRequest, ImageToCheck, StoreRequest
 from core.scan_plan import GroupPlan, failed_result, lease_key
@@ -63,8 +63,11 @@ def collect_input(
     timed_out: bool,
     timeout_s: int,
     now: datetime,
+    mode: QScannerMode = "get-report",
 ) -> dict[str, Any]:
-    """Input of `collect_results` for one group; images without a status get the group's reason."""
+    """Input of `collect_results` for one group; images without a status get the group's reason; `mode` is the
+    scan's QSCANNER_MODE (ScanOptions), which decides whether a vulnerability report is required.
+    """
     request = CollectRequest(
         instance_id=instance_id,
         images=list(group.images),
@@ -74,6 +77,7 @@ def collect_input(
         exit_code=None if timed_out or verdict is None else verdict.exit_code,
         reason=failure_reason(verdict, log_text, timed_out=timed_out, timeout_s=timeout_s),
         now=now,
+        mode=mode,
     )
     return request.model_dump(mode="json")
 

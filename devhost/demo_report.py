@@ -22,7 +22,7 @@ from devhost.orchestration import COMPLETED, FAILED, RUNNING, TERMINATED
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 ORCHESTRATION_KEYS = (COMPLETED, FAILED, RUNNING, TERMINATED)
-IMAGE_STATUSES = ("completed", "denied", "cached", "failed", "timed_out")
+IMAGE_STATUSES = ("completed", "denied", "uploaded", "inventory", "cached", "failed", "timed_out")
 NOT_AN_OUTCOME = "skipped"
 SUMMARY_FILE = "summary.json"
 REPORTS_DIR = "reports"

@@ -333,6 +333,7 @@ class ScanRun:
             timed_out=group.name in self.timed_out,
             timeout_s=self.options.scan_timeout_seconds,
             now=self.now(),
+            mode=self.options.qscanner_mode,
         )
 
     def ordered_results(self) -> list[ImageResult]:

@@ -25,7 +25,11 @@ from tests.integration.test_results_store_support import (
 pytestmark = pytest.mark.azurite
 NOW = datetime(2026, 10, 2, 9, 0, tzinfo=UTC)
 IMAGE = "docker.io/library/app:1"
-GOOD_REPORT = {"vulnerabilities": [{"qid": "1", "title": "t", "severity": 4}]}
+GOOD_REPORT = {"version": "2.1.0", "runs": [{"results": [{"ruleId": "1", "properties": {"severity": 4}}]}]}
+GOOD_LOG = (
+    b"INFO 1 vulnerabilities found!\nINFO Severity 5: 0\nINFO Severity 4: 1\nINFO Severity 3: 0\n"
+    b"INFO Severity 2: 0\nINFO Severity 1: 0\n"
+)
 CONTROL_CHARS = {chr(c) for c in range(32)} | {"\x7f"}
 
 
@@ -58,6 +62,23 @@ HOSTILE_UPLOADS: dict[str, tuple[dict[str, Any], str, str]] = {
     ),
     "report is a JSON string": ({"status.json": _status(), "report.json": b'"x"'}, "failed", "not a JSON object"),
     "only a scan.log, no status": ({"scan.log": b"hello\n"}, "failed", "no status.json"),
+    "SARIF nested 100000 deep": (
+        {"status.json": _status(), "report.sarif.json": b'{"a":' * 100_000 + b"1" + b"}" * 100_000},
+        "failed",
+        "report not understood: report.sarif.json is not JSON",
+    ),
+    "SARIF that is not SARIF": (
+        {"status.json": _status(), "report.sarif.json": {"runs": [{"results": {"x": 1}}]}, "scan.log": GOOD_LOG},
+        "failed",
+        "report not understood: report.sarif.json is not SARIF",
+    ),
+    "status.json lists files never uploaded": (
+        {"status.json": _status(files=["report.sarif.json"]), "scan.log": GOOD_LOG},
+        "failed",
+        "lists report.sarif.json, which was not uploaded",
+    ),
+    "status.json names another mode": ({"status.json": _status(mode="scan-only")}, "failed", "mode scan-only"),
+    "status.json lists a path": ({"status.json": _status(files=["../../x"])}, "failed", "files"),
     "blobs below status.json": ({"status.json/x": b"{}", "status.json.bak": b"{}"}, "failed", "no status.json"),
 }
 
@@ -72,8 +93,9 @@ def test_a_hostile_upload_fails_its_image_with_a_reason_and_spares_the_others(az
     for name, body in blobs.items():
         upload(scanner, f"{instance}/0/{name}", body)
     good = "docker.io/library/good:1"
+    upload(scanner, f"{instance}/1/report.sarif.json", GOOD_REPORT)
+    upload(scanner, f"{instance}/1/scan.log", GOOD_LOG)
     upload(scanner, f"{instance}/1/status.json", _status(good, 1))
-    upload(scanner, f"{instance}/1/report.json", GOOD_REPORT)
     request = CollectRequest(
         instance_id=instance, images=[ImageToCheck(image=IMAGE), ImageToCheck(image=good)], now=NOW
     )
@@ -86,18 +108,19 @@ def test_a_hostile_upload_fails_its_image_with_a_reason_and_spares_the_others(az
     assert (spared.status, spared.vulnerabilities.HIGH) == ("completed", 1)
 
 
-def test_empty_scan_log_is_kept_and_the_scan_still_counts(azurite: Azurite) -> None:
+def test_an_empty_scan_log_is_kept_but_cannot_vouch_for_the_report(azurite: Azurite) -> None:
     settings = azurite_settings(azurite)
     instance = "scan-empty-log"
     scanner = scanner_uploads(settings, instance)
     upload(scanner, f"{instance}/0/status.json", _status())
-    upload(scanner, f"{instance}/0/report.json", GOOD_REPORT)
+    upload(scanner, f"{instance}/0/report.sarif.json", GOOD_REPORT)
     upload(scanner, f"{instance}/0/scan.log", b"")
     request = CollectRequest(instance_id=instance, images=[ImageToCheck(image=IMAGE)], now=NOW)
 
     (result,) = collect_results(clients(settings), settings, request)
 
-    assert result.status == "completed" and result.log is not None
+    assert result.status == "failed" and result.log is not None
+    assert result.reason == "report not understood: the log states no vulnerability counts ('N vulnerabilities found!')"
 
 
 def test_a_scanner_time_in_the_future_is_not_believed(azurite: Azurite) -> None:
@@ -105,7 +128,8 @@ def test_a_scanner_time_in_the_future_is_not_believed(azurite: Azurite) -> None:
     instance = "scan-future"
     scanner = scanner_uploads(settings, instance)
     upload(scanner, f"{instance}/0/status.json", _status(finished_at="9999-12-31T23:59:59Z"))
-    upload(scanner, f"{instance}/0/report.json", GOOD_REPORT)
+    upload(scanner, f"{instance}/0/report.sarif.json", GOOD_REPORT)
+    upload(scanner, f"{instance}/0/scan.log", GOOD_LOG)
     request = CollectRequest(instance_id=instance, images=[ImageToCheck(image=IMAGE)], now=NOW)
 
     (result,) = collect_results(clients(settings), settings, request)
@@ -158,7 +182,7 @@ def test_another_groups_forged_uploads_are_never_read(azurite: Azurite) -> None:
     victim = "scan-victim"
     attacker = scanner_uploads(settings, "scan-attacker")
     upload(attacker, f"{victim}/0/status.json", _status())
-    upload(attacker, f"{victim}/0/report.json", {"vulnerabilities": []})
+    upload(attacker, f"{victim}/0/report.sarif.json", {"version": "2.1.0", "runs": [{"results": []}]})
     scanner_uploads(settings, victim)  # the victim's group and its (empty) container exist
     request = CollectRequest(
         instance_id=victim, images=[ImageToCheck(image=IMAGE)], missing_status="timed_out", now=NOW

@@ -296,3 +296,16 @@ def test_alert_accepts_a_scan_target_or_a_bare_event(
     assert alert is not None
     assert alert.title.endswith(title_end)
     assert ("Deployment: containerApp shop" in render_text(alert)) is has_deployment
+
+
+def test_images_of_a_mode_without_a_report_are_listed_not_alerted() -> None:
+    results = [
+        *REQUEST.results,
+        _result("docker.io/library/app:1", "uploaded"),
+        _result("docker.io/library/b:1", "inventory"),
+    ]
+    alert = build_alert(REQUEST.model_copy(update={"results": results}), Severity.LOW)
+    assert alert is not None and {r.status for r in alert.attention} == {"completed", "timed_out"}
+    text = render_text(alert)
+    assert "docker.io/library/app:1: uploaded (this QSCANNER_MODE writes no vulnerability report)" in text
+    assert "docker.io/library/b:1: inventory (this QSCANNER_MODE" in text

@@ -33,12 +33,33 @@ OTHER_DIGEST = "sha256:" + "2" * 64
 NGINX = "docker.io/library/nginx:1.27"
 REDIS = "docker.io/library/redis:7"
 REPORT = {
-    "vulnerabilities": [
-        {"qid": 1, "title": "Heartbleed", "severity": 5, "cveIds": ["CVE-2014-0160"], "package": "openssl"},
-        {"qid": 2, "title": "Meh", "severity": 2},
+    "version": "2.1.0",
+    "runs": [
+        {
+            "tool": {
+                "driver": {
+                    "rules": [
+                        {
+                            "id": "1",
+                            "shortDescription": {"text": "Heartbleed"},
+                            "properties": {"severity": 5, "cve-ids": ["CVE-2014-0160"]},
+                        },
+                        {"id": "2", "shortDescription": {"text": "Meh"}, "properties": {"severity": 2}},
+                    ]
+                }
+            },
+            "results": [
+                {"ruleId": "1", "properties": {"vulnerableSoftware": [{"name": "openssl"}]}},
+                {"ruleId": "2"},
+            ],
+        }
     ],
-    "imageDigest": DIGEST,
 }
+LOG = (
+    b"INFO    2 vulnerabilities found!\nINFO      Severity 5: 1\nINFO      Severity 4: 0\n"
+    b"INFO      Severity 3: 0\nINFO      Severity 2: 1\nINFO      Severity 1: 0\n"
+)
+INVENTORY = {"Metadata": {"TargetMetadata": {"ImageMetadata": {"RepoDigests": [f"docker.io/library/app0@{DIGEST}"]}}}}
 
 
 def _status(image: str, index: int, result: str = "ok", exit_code: int = 0, **extra: object) -> dict[str, object]:
@@ -58,16 +79,18 @@ def test_collect_reads_good_missing_and_garbage_uploads(azurite: Azurite) -> Non
     instance = "scan-collect"
     images = [f"docker.io/library/app{i}:1" for i in range(7)]
     scanner = scanner_uploads(settings, instance)
-    upload(scanner, f"{instance}/0/status.json", _status(images[0], 0, digest=DIGEST))
-    upload(scanner, f"{instance}/0/report.json", REPORT)
-    upload(scanner, f"{instance}/0/scan.log", b"scanning app0\n")
+    upload(scanner, f"{instance}/0/report.sarif.json", REPORT)
+    upload(scanner, f"{instance}/0/scanresult.json", INVENTORY)
+    upload(scanner, f"{instance}/0/scan.log", b"scanning app0\n" + LOG)
+    upload(scanner, f"{instance}/0/status.json", _status(images[0], 0, digest=""))
+    upload(scanner, f"{instance}/1/report.sarif.json", REPORT)
+    upload(scanner, f"{instance}/1/scan.log", LOG)
     upload(scanner, f"{instance}/1/status.json", _status(images[1], 1, "deny", 42))
-    upload(scanner, f"{instance}/1/report.json", REPORT)
     # 2: nothing uploaded at all
     upload(scanner, f"{instance}/3/status.json", b"\x00garbage{")
     upload(scanner, f"{instance}/3/scan.log", b"it crashed\n")
     upload(scanner, f"{instance}/4/status.json", _status(images[4], 4))
-    upload(scanner, f"{instance}/4/report.json", b"not json at all")
+    upload(scanner, f"{instance}/4/report.sarif.json", b"not json at all")
     upload(scanner, f"{instance}/5/status.json", _status(images[0], 0))  # claims to be another image
     upload(scanner, f"{instance}/6/status.json", {"pad": "x" * 20_000})  # oversize
     request = CollectRequest(
@@ -86,7 +109,7 @@ def test_collect_reads_good_missing_and_garbage_uploads(azurite: Azurite) -> Non
     assert first.vulnerabilities.model_dump() == {"CRITICAL": 1, "HIGH": 0, "MEDIUM": 0, "LOW": 1}
     assert first.scanned_at == datetime(2026, 10, 2, 8, 58, tzinfo=UTC)
     assert first.report is not None
-    assert first.report.endswith(f"/{image_key(images[0], DIGEST)}/{instance}/report.json")
+    assert first.report.endswith(f"/{image_key(images[0], DIGEST)}/{instance}/report.sarif.json")
     assert (by_index[1].status, by_index[1].exit_code) == ("denied", 42)
     assert by_index[2].status == "timed_out"
     assert by_index[2].reason is not None
@@ -94,17 +117,21 @@ def test_collect_reads_good_missing_and_garbage_uploads(azurite: Azurite) -> Non
     assert by_index[3].status == "failed"
     assert by_index[3].log is not None  # the log of a broken scan is kept for diagnosis
     assert by_index[4].status == "failed"
-    assert "not JSON" in (by_index[4].reason or "")
+    assert (by_index[4].reason or "").startswith("report not understood: report.sarif.json is not JSON")
     assert by_index[5].status == "failed"
     assert "expected 5" in (by_index[5].reason or "")
     assert (by_index[6].status, "oversize" in (by_index[6].reason or "")) == ("failed", True)
 
     reports = clients(settings).container(settings.results_container)
     folder = f"{image_key(images[0], DIGEST)}/{instance}"
-    assert json.loads(reports.download_blob(f"{folder}/report.json").readall()) == REPORT
-    assert reports.download_blob(f"{folder}/scan.log").readall() == b"scanning app0\n"
+    assert json.loads(reports.download_blob(f"{folder}/report.sarif.json").readall()) == REPORT
+    assert json.loads(reports.download_blob(f"{folder}/scanresult.json").readall()) == INVENTORY
+    assert reports.download_blob(f"{folder}/scan.log").readall() == b"scanning app0\n" + LOG
     summary = json.loads(reports.download_blob(f"{folder}/summary.json").readall())
     assert summary["summary"]["worst_findings"][0]["cves"] == ["CVE-2014-0160"]
+    assert summary["summary"]["worst_findings"][0]["packages"] == [
+        {"name": "openssl", "installed_version": None, "fixed_version": None}
+    ]
     assert len(json.dumps([r.model_dump(mode="json") for r in results])) < 7 * 2000  # history stays small
 
     again = collect_results(clients(settings), settings, request)
@@ -114,17 +141,21 @@ def test_collect_reads_good_missing_and_garbage_uploads(azurite: Azurite) -> Non
 def test_collect_distrusts_future_scanner_times_and_missing_reports(azurite: Azurite) -> None:
     settings = azurite_settings(azurite)
     scanner = scanner_uploads(settings, "scan-future")
+    upload(scanner, "scan-future/0/report.sarif.json", REPORT)
+    upload(scanner, "scan-future/0/scan.log", LOG)
     upload(scanner, "scan-future/0/status.json", _status(NGINX, 0, finished_at="2099-01-01T00:00:00Z"))
-    upload(scanner, "scan-future/0/report.json", REPORT)
     upload(scanner, "scan-future/1/status.json", _status(REDIS, 1))
     request = CollectRequest(
         instance_id="scan-future", images=[ImageToCheck(image=NGINX), ImageToCheck(image=REDIS)], now=NOW
     )
     nginx, redis = collect_results(clients(settings), settings, request)
     assert nginx.scanned_at == NOW
-    assert (redis.status, redis.reason) == ("failed", "the scanner uploaded no report.json")
-    lenient = request.model_copy(update={"expect_report": False})
-    assert collect_results(clients(settings), settings, lenient)[1].status == "completed"
+    assert (redis.status, redis.reason) == (
+        "failed",
+        "report not understood: the scanner uploaded no report (report.sarif.json or report.json)",
+    )
+    old_input = request.model_copy(update={"expect_report": False})  # accepted from older inputs, ignored
+    assert collect_results(clients(settings), settings, old_input)[1].status == "failed"
 
 
 def _result(image: str, status: str, scanned_at: datetime, digest: str | None = DIGEST, **extra: object) -> ImageResult:
@@ -189,8 +220,9 @@ def test_store_drops_the_groups_uploads_containers_once_collected(azurite: Azuri
     collected: list[ImageResult] = []
     for group, image in groups.items():
         scanner = scanner_uploads(settings, "scan-drop", group)  # same blob names: each group has its container
+        upload(scanner, "scan-drop/0/report.sarif.json", REPORT)
+        upload(scanner, "scan-drop/0/scan.log", LOG)
         upload(scanner, "scan-drop/0/status.json", _status(image, 0))
-        upload(scanner, "scan-drop/0/report.json", REPORT)
         request = CollectRequest(
             instance_id="scan-drop", images=[ImageToCheck(image=image)], scanner_group=group, now=NOW
         )

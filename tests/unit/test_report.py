@@ -1,4 +1,4 @@
-"""Severity ordering, the tolerant report parser, the strict status parser and the notification rule."""
+"""Severity ordering, the strict status parser and the notification rule (report parsers: test_report_formats)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import pytest
 
 from core.report import (
-    MAX_WORST_FINDINGS,
     ImageResult,
     InvalidUpload,
     Severity,
@@ -16,7 +15,6 @@ from core.report import (
     at_or_above,
     clip_reason,
     needs_notification,
-    parse_report,
     parse_status,
     severity_from,
     worst_of,
@@ -72,76 +70,6 @@ def test_severity_from_names_and_qualys_scale(raw: object, expected: Severity | 
     assert severity_from(raw) is expected
 
 
-def test_parse_report_counts_worst_findings_and_digest() -> None:
-    findings: list[object] = [{"qid": i, "title": f"low {i}", "severity": 1} for i in range(30)]
-    findings += [
-        {"qid": 9001, "title": "Heartbleed", "severity": "CRITICAL", "cveIds": ["CVE-2014-0160"], "package": "openssl"},
-        {"qid": 9002, "title": "Bad", "severity": 4, "package": {"name": "zlib", "version": "1.2.11"}},
-        {"qid": 9003, "title": "Meh", "severity": "medium", "cveIds": "CVE-2020-0001, CVE-2020-0002"},
-        {"qid": 9004, "title": "Unknown", "severity": "unheard-of"},
-        "not a finding",
-    ]
-    summary = parse_report(_json({"vulnerabilities": findings, "image": {"digest": DIGEST}}))
-    assert summary.vulnerabilities == VulnerabilityCounts(CRITICAL=1, HIGH=1, MEDIUM=1, LOW=30)
-    assert summary.unrecognised_findings == 2
-    assert summary.digest == DIGEST
-    assert summary.worst_severity is Severity.CRITICAL
-    assert len(summary.worst_findings) == MAX_WORST_FINDINGS
-    top = summary.worst_findings[0]
-    assert (top.qid, top.severity, top.cves, top.package) == ("9001", Severity.CRITICAL, ("CVE-2014-0160",), "openssl")
-    assert summary.worst_findings[1].package == "zlib 1.2.11"
-    assert summary.worst_findings[2].cves == ("CVE-2020-0001", "CVE-2020-0002")
-    assert [f.severity for f in summary.worst_findings[3:]] == [Severity.LOW] * 7
-
-
-@pytest.mark.parametrize(
-    "document",
-    [
-        {"report": {"vulnerabilities": [{"qid": 1, "title": "t", "severity": 5}]}, "imageDigest": DIGEST},
-        {"result": {"vulnerabilities": [{"qid": 1, "title": "t", "severity": 5}]}, "imageDigest": DIGEST},
-        {"report": [{"qid": 1, "title": "t", "severity": "CRITICAL"}], "imageDigest": DIGEST},
-    ],
-)
-def test_parse_report_accepts_nested_lists(document: dict[str, object]) -> None:
-    summary = parse_report(_json(document))
-    assert summary.vulnerabilities.CRITICAL == 1
-    assert summary.digest == DIGEST
-
-
-def test_parse_report_empty_and_odd_shapes_are_empty_reports() -> None:
-    for document in ({}, {"vulnerabilities": None}, {"vulnerabilities": {"a": 1}}, {"image": "x", "imageDigest": 7}):
-        summary = parse_report(_json(document))
-        assert summary.vulnerabilities.model_dump() == {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0}
-        assert summary.digest is None
-        assert summary.worst_severity is None
-
-
-def test_parse_report_bounds_untrusted_text() -> None:
-    finding = {
-        "qid": "x" * 500,
-        "title": "t\n" * 1000,
-        "severity": 5,
-        "cveIds": [f"CVE-2020-{i:05d}" for i in range(99)],
-    }
-    summary = parse_report(_json({"vulnerabilities": [finding]}))
-    kept = summary.worst_findings[0]
-    assert len(kept.qid) == 64
-    assert len(kept.title) <= 300
-    assert "\n" not in kept.title
-    assert len(kept.cves) == 20
-
-
-@pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b'"text"', b"\xff\xfe", b"[" * 100_000, b"{'a': 1}"])
-def test_parse_report_rejects_non_objects(raw: bytes) -> None:
-    with pytest.raises(InvalidUpload):
-        parse_report(raw)
-
-
-def test_parse_report_rejects_oversize() -> None:
-    with pytest.raises(InvalidUpload, match="limit"):
-        parse_report(b" " * 101, max_bytes=100)
-
-
 def test_parse_status_valid() -> None:
     status = parse_status(_json(STATUS))
     assert status.result == "ok"
@@ -167,6 +95,16 @@ def test_parse_status_valid() -> None:
 def test_parse_status_is_strict(change: dict[str, object]) -> None:
     with pytest.raises(InvalidUpload):
         parse_status(_json({**STATUS, **change}))
+
+
+def test_parse_status_reads_the_contracts_new_fields() -> None:
+    status = parse_status(_json({**STATUS, "digest": "", "mode": "scan-only", "files": ["scan.log", "sbom.spdx.json"]}))
+    assert (status.digest, status.mode, status.files) == (None, "scan-only", ("scan.log", "sbom.spdx.json"))
+    assert parse_status(_json({**STATUS, "error": "QScanner could not be downloaded"})).error is not None
+    assert len(parse_status(_json({**STATUS, "detail": "x" * 5000})).detail or "") == 2000  # clipped, not refused
+    for bad in ({"mode": "turbo"}, {"files": ["../x"]}, {"files": "scan.log"}, {"files": ["a"] * 17}):
+        with pytest.raises(InvalidUpload):
+            parse_status(_json({**STATUS, **bad}))
 
 
 def test_parse_status_ignores_unknown_keys_and_rejects_oversize() -> None:
@@ -195,6 +133,8 @@ def _result(status: str, worst: Severity | None = None) -> ImageResult:
         ("failed", None, True),
         ("timed_out", None, True),
         ("skipped", None, False),
+        ("uploaded", None, False),
+        ("inventory", None, False),
     ],
 )
 def test_needs_notification(status: str, worst: Severity | None, expected: bool) -> None:

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from core.report import ImageResult
-from core.results import ImageToCheck
+from core.results import CollectRequest, ImageToCheck
 from core.scan_payloads import collect_input, describe_failure, final_results, store_input
 from core.scan_plan import plan_groups
 from core.scan_views import group_verdict
@@ -34,6 +34,13 @@ def test_collect_input_for_a_failed_group_carries_the_exit_code() -> None:
     payload = collect_input("scan-1", group, verdict, "oops", timed_out=False, timeout_s=600, now=NOW)
     assert payload["missing_status"] == "failed" and payload["exit_code"] == 3
     assert payload["reason"].endswith("log tail: oops")
+    assert payload["mode"] == "get-report"  # the default, as for inputs written before the mode was passed
+
+
+def test_collect_input_carries_the_scans_own_mode() -> None:
+    (group,) = plan_groups("scan-1", [ImageToCheck(image="docker.io/library/a:1")], max_per_group=5, max_groups=1)
+    payload = collect_input("scan-1", group, None, None, timed_out=False, timeout_s=600, now=NOW, mode="scan-only")
+    assert CollectRequest.model_validate(payload).mode == "scan-only"
 
 
 def test_final_results_keep_order_share_twins_and_fail_the_rest() -> None:
