@@ -6,7 +6,7 @@ import functools
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,7 @@ from core.options import (
     ScanOptions,
     Severity,
 )
+from core.scanner_spec import MIN_PER_IMAGE_SECONDS, QSCANNER_REPORT_FORMATS, scanner_problems
 from core.setting_types import (
     SETTING_NAME,
     BlobContainerName,
@@ -81,6 +82,8 @@ _Binding = TypeVar("_Binding", bound=BaseModel)
 ACI_CONTAINER_GROUP_QUOTA = 100
 ACI_MAX_CONTAINERS_PER_GROUP = 60
 DEFAULT_QSCANNER_VERSION = "4.8.0-2"
+# Long enough for a large image: QScanner's own --scan-timeout default (300 s) plus the report fetch (300 s).
+DEFAULT_SCAN_TIMEOUT_PER_IMAGE_SECONDS = 600
 DEFAULT_QSCANNER_IMAGE = "mcr.microsoft.com/azurelinux/base/core:3.0"
 DEFAULT_STORAGE_CONNECTION = "AzureWebJobsStorage"
 DEFAULT_EVENTHUB_CONNECTION = "EventHubConnection"
@@ -108,6 +111,18 @@ def _scan_types(value: tuple[str, ...]) -> tuple[str, ...]:
     if not lowered or any(item not in ALLOWED_SCAN_TYPES for item in lowered):
         raise ValueError(f"must be a comma-separated subset of {','.join(ALLOWED_SCAN_TYPES)}")
     return lowered
+
+
+def _report_formats(value: tuple[str, ...]) -> tuple[str, ...]:
+    lowered = tuple(dict.fromkeys(item.lower() for item in value))
+    if not lowered or any(item not in QSCANNER_REPORT_FORMATS for item in lowered):
+        raise ValueError(f"must be a comma-separated subset of {','.join(QSCANNER_REPORT_FORMATS)}")
+    return lowered
+
+
+def _without_v(value: object) -> object:
+    """QScanner versions are written both ways (`4.8.0-2`, `v4.8.0-2`): keep the bare number."""
+    return value.strip().removeprefix("v").removeprefix("V") if isinstance(value, str) else value
 
 
 def _region_name(value: object) -> object:
@@ -138,13 +153,17 @@ class Settings(BaseModel):
         str, BeforeValidator(_region_name), matching(r"[a-z][a-z0-9]{1,39}", "Azure region name such as westeurope")
     ]
     # Scanner
-    qscanner_version: Annotated[str, matching(r"\d+\.\d+\.\d+-\d+", "QScanner version (X.Y.Z-N)")] = (
-        DEFAULT_QSCANNER_VERSION
-    )
+    qscanner_version: Annotated[
+        str, BeforeValidator(_without_v), matching(r"\d+\.\d+\.\d+-\d+", "QScanner version (X.Y.Z-N, or vX.Y.Z-N)")
+    ] = DEFAULT_QSCANNER_VERSION
     qscanner_image: Annotated[str, AfterValidator(_image_ref)] = DEFAULT_QSCANNER_IMAGE
     qscanner_download_url: Url | None = None
     qscanner_sha256: Annotated[LowerStr, matching(r"[0-9a-f]{64}", "SHA-256 (64 hex digits)")] | None = None
     scan_types: Annotated[CommaList, AfterValidator(_scan_types)] = ("os", "sca", "secret")
+    qscanner_report_formats: Annotated[CommaList, AfterValidator(_report_formats)] = ("sarif", "json")
+    qscanner_sbom_format: Annotated[
+        Literal["spdx", "cyclonedx", "none"], BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
+    ] = "spdx"
     qscanner_mode: Annotated[
         QScannerMode, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
     ] = "get-report"
@@ -162,6 +181,9 @@ class Settings(BaseModel):
     )
     # Timing
     scan_timeout: int = Field(default=DEFAULT_SCAN_TIMEOUT_SECONDS, ge=60, le=86_400)
+    scan_timeout_per_image: int = Field(
+        default=DEFAULT_SCAN_TIMEOUT_PER_IMAGE_SECONDS, ge=MIN_PER_IMAGE_SECONDS, le=86_400
+    )
     scan_cache_hours: int = Field(default=DEFAULT_SCAN_CACHE_HOURS, ge=0, le=24 * 365)
     scan_poll_initial_seconds: int = Field(default=DEFAULT_POLL_INITIAL_SECONDS, ge=5, le=3600)
     scan_poll_max_seconds: int = Field(default=DEFAULT_POLL_MAX_SECONDS, ge=5, le=3600)
@@ -269,6 +291,7 @@ def consistency_problems(settings: Settings) -> list[Problem]:
         problems.append(("UPLOAD_SAS_MINUTES", "must cover SCAN_TIMEOUT (the upload SAS must outlive the scan)"))
     if settings.scan_poll_max_seconds < settings.scan_poll_initial_seconds:
         problems.append(("SCAN_POLL_MAX_SECONDS", "must be at least SCAN_POLL_INITIAL_SECONDS"))
+    problems += scanner_problems(settings)
     return problems
 
 
