@@ -134,7 +134,10 @@ def plan_scan(
         if timeout_per_image_s is not None and (duration is None or duration > timeout_per_image_s):
             duration, result, exit_code = timeout_per_image_s, "timeout", TIMEOUT_EXIT_CODE
         finished = None if duration is None else cursor + timedelta(seconds=duration)
-        digest = (behaviour.digest or fake_digest(canonical_ref(image))) if result in REPORTED_RESULTS else None
+        pinned = q.pinned_digest(canonical_ref(image))  # QScanner reports the digest a `name@digest` names
+        digest = (
+            (behaviour.digest or pinned or fake_digest(canonical_ref(image))) if result in REPORTED_RESULTS else None
+        )
         outcomes.append(ImageOutcome(index, image, result, exit_code, cursor, finished, behaviour, digest, config))
         cursor = finished
     all_reported = all(o.result in REPORTED_RESULTS for o in outcomes)
