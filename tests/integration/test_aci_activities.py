@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -95,7 +96,7 @@ def test_a_three_minute_scan_end_to_end_within_the_request_budget(
     status0 = read_json(uploads, f"{INSTANCE}/0/status.json")
     assert status0["image"] == NGINX and status0["result"] == "ok" and status0["exit_code"] == 0
     assert status0["digest"] == ""  # the upload contract: the app reads RepoDigests from scanresult.json
-    sarif1 = read_json(uploads, f"{INSTANCE}/1/report.sarif.json")
+    sarif1: Any = read_json(uploads, f"{INSTANCE}/1/report.sarif.json")
     assert read_json(uploads, f"{INSTANCE}/1/status.json")["result"] == "deny"
     rules = sarif1["runs"][0]["tool"]["driver"]["rules"]
     assert [r["properties"]["severity"] for r in rules] == [5, 5]  # two CRITICAL findings: Qualys level 5
