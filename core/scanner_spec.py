@@ -34,6 +34,11 @@ SETUP_RESERVE_MAX_SECONDS = 300
 SETUP_RESERVE_DIVISOR = 5
 KILL_GRACE_SECONDS = 10
 MIN_PER_IMAGE_SECONDS = 30
+# QScanner's report formats (--report-format) and the SBOM added to the inventory (--format json,<sbom>); README v4.8.0.
+QSCANNER_REPORT_FORMATS = ("json", "sarif", "table", "gitlab")
+READABLE_REPORT_FORMATS = frozenset({"sarif", "json"})  # the formats the app parses
+REPORTING_MODES = frozenset({"get-report", "evaluate-policy"})  # the modes in which QScanner writes a report
+SBOM_FORMATS = ("spdx", "cyclonedx", "none")
 
 
 class ScannerSettings(Protocol):
@@ -73,6 +78,14 @@ class ScannerSettings(Protocol):
     def scanner_location(self) -> str: ...
     @property
     def scan_timeout(self) -> int: ...
+    @property
+    def scan_timeout_per_image(self) -> int: ...
+    @property
+    def max_images_per_scanner_group(self) -> int: ...
+    @property
+    def qscanner_report_formats(self) -> tuple[str, ...]: ...
+    @property
+    def qscanner_sbom_format(self) -> str: ...
 
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -168,18 +181,60 @@ def script_fingerprint(script_text: str) -> str:
     return hashlib.sha256(script_text.encode("utf-8")).hexdigest()[:16]
 
 
-def per_image_timeout_seconds(scan_timeout: int, image_count: int) -> int:
-    """Each image's fair share of SCAN_TIMEOUT.
+def setup_reserve_seconds(scan_timeout: int) -> int:
+    """Time kept out of SCAN_TIMEOUT for container start and the QScanner download: min(300, SCAN_TIMEOUT // 5)."""
+    return min(SETUP_RESERVE_MAX_SECONDS, scan_timeout // SETUP_RESERVE_DIVISOR)
+
+
+def per_image_timeout_seconds(scan_timeout: int, image_count: int, minimum: int = MIN_PER_IMAGE_SECONDS) -> int:
+    """Each image's fair share of SCAN_TIMEOUT, never less than `minimum` (SCAN_TIMEOUT_PER_IMAGE).
 
     reserve = min(300, SCAN_TIMEOUT // 5) covers container start and the QScanner download; every image also needs
-    up to 10 s for a TERM-then-KILL escalation. share = (SCAN_TIMEOUT - reserve - 10 * n) // n, at least 30 s, so the
-    whole group normally ends before the orchestration's own deadline.
+    up to 10 s for a TERM-then-KILL escalation. share = (SCAN_TIMEOUT - reserve - 10 * n) // n, so the whole group
+    normally ends before the orchestration's own deadline; settings validation (`min_scan_timeout_seconds`) makes
+    sure the share of a full group is at least `minimum`.
     """
     if image_count < 1:
         raise ValueError("a scanner group needs at least one image")
-    reserve = min(SETUP_RESERVE_MAX_SECONDS, scan_timeout // SETUP_RESERVE_DIVISOR)
-    share = (scan_timeout - reserve - KILL_GRACE_SECONDS * image_count) // image_count
-    return max(MIN_PER_IMAGE_SECONDS, share)
+    share = (scan_timeout - setup_reserve_seconds(scan_timeout) - KILL_GRACE_SECONDS * image_count) // image_count
+    return max(minimum, share)
+
+
+def min_scan_timeout_seconds(per_image: int, image_count: int) -> int:
+    """The least SCAN_TIMEOUT whose fair share for `image_count` images is at least `per_image` seconds each."""
+    needed = image_count * (per_image + KILL_GRACE_SECONDS)  # SCAN_TIMEOUT - reserve must cover this
+    # Below 1500 s the reserve is SCAN_TIMEOUT // 5, so SCAN_TIMEOUT - SCAN_TIMEOUT // 5 = ceil(4/5 SCAN_TIMEOUT).
+    small = (SETUP_RESERVE_DIVISOR * (needed - 1)) // (SETUP_RESERVE_DIVISOR - 1) + 1 if needed > 0 else 0
+    if small < SETUP_RESERVE_MAX_SECONDS * SETUP_RESERVE_DIVISOR:
+        return small
+    return needed + SETUP_RESERVE_MAX_SECONDS
+
+
+def scanner_problems(settings: ScannerSettings) -> list[tuple[str, str]]:
+    """The scanner's own rules: a readable report format in reporting modes, and time for a full group."""
+    problems: list[tuple[str, str]] = []
+    if settings.qscanner_mode in REPORTING_MODES and not READABLE_REPORT_FORMATS & set(
+        settings.qscanner_report_formats
+    ):
+        problems.append(
+            (
+                "QSCANNER_REPORT_FORMATS",
+                f"must hold sarif or json in {settings.qscanner_mode} mode (the app reads no other)",
+            )
+        )
+    per_image, group = settings.scan_timeout_per_image, settings.max_images_per_scanner_group
+    needed = min_scan_timeout_seconds(per_image, group)
+    if settings.scan_timeout < needed:
+        problems.append(
+            (
+                "SCAN_TIMEOUT",
+                f"must be at least {needed} s: a full scanner group of MAX_IMAGES_PER_SCANNER_GROUP={group} image(s)"
+                f" needs SCAN_TIMEOUT_PER_IMAGE={per_image} s each, {KILL_GRACE_SECONDS} s each to stop and"
+                f" {setup_reserve_seconds(needed)} s to start; raise SCAN_TIMEOUT or lower MAX_IMAGES_PER_SCANNER_GROUP"
+                " or SCAN_TIMEOUT_PER_IMAGE",
+            )
+        )
+    return problems
 
 
 def _canonical_images(images: Sequence[str]) -> tuple[str, ...]:
@@ -213,6 +268,8 @@ def _environment(
         _plain("QSCANNER_VERSION", settings.qscanner_version),
         _plain("QSCANNER_MODE", settings.qscanner_mode),
         _plain("SCAN_TIMEOUT_PER_IMAGE", str(per_image_timeout)),
+        _plain("QSCANNER_REPORT_FORMATS", ",".join(settings.qscanner_report_formats)),
+        _plain("QSCANNER_SBOM_FORMAT", settings.qscanner_sbom_format),
         _plain("RESULTS_PREFIX", results_prefix),
         _secure("RESULTS_SAS_URL", results_sas_url),
     ]
@@ -250,7 +307,7 @@ def build_scanner_group_spec(
         raise ValueError("created_at must be timezone-aware (the orchestration's current_utc_datetime)")
     if len(instance_id) > TAG_VALUE_MAX_CHARS:
         raise ValueError("instance_id is too long for a tag value")
-    per_image = per_image_timeout_seconds(settings.scan_timeout, len(canonical))
+    per_image = per_image_timeout_seconds(settings.scan_timeout, len(canonical), settings.scan_timeout_per_image)
     container = ScannerContainerSpec(
         name=SCANNER_CONTAINER_NAME,
         image=settings.qscanner_image,

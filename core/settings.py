@@ -6,7 +6,7 @@ import functools
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -35,6 +35,7 @@ from core.options import (
     ScanOptions,
     Severity,
 )
+from core.scanner_spec import MIN_PER_IMAGE_SECONDS, QSCANNER_REPORT_FORMATS, scanner_problems
 from core.setting_types import (
     SETTING_NAME,
     BlobContainerName,
@@ -81,13 +82,14 @@ QUALYS_POD_GATEWAYS: dict[str, str] = {
 ALLOWED_SCAN_TYPES = ("os", "sca", "secret", "malware", "fileinsight", "compliance", "manifest", "winregistry")
 EVALUATE_POLICY_MODE = "evaluate-policy"
 DEFAULT_JANITOR_SCHEDULE = "0 */10 * * * *"
-_Binding = TypeVar("_Binding", bound=BaseModel)
 ACI_CONTAINER_GROUP_QUOTA = 100
 ACI_MAX_CORES_SETTING = 400
 """ACI_MAX_CORES may exceed ACI's default 100 only for a subscription whose StandardCores quota was raised;
 400 is as many as 100 groups of the largest SCANNER_CPU (4) can use."""
 ACI_MAX_CONTAINERS_PER_GROUP = 60
 DEFAULT_QSCANNER_VERSION = "4.8.0-2"
+# Long enough for a large image: QScanner's own --scan-timeout default (300 s) plus the report fetch (300 s).
+DEFAULT_SCAN_TIMEOUT_PER_IMAGE_SECONDS = 600
 DEFAULT_QSCANNER_IMAGE = "mcr.microsoft.com/azurelinux/base/core:3.0"
 DEFAULT_STORAGE_CONNECTION = "AzureWebJobsStorage"
 DEFAULT_EVENTHUB_CONNECTION = "EventHubConnection"
@@ -115,6 +117,18 @@ def _scan_types(value: tuple[str, ...]) -> tuple[str, ...]:
     if not lowered or any(item not in ALLOWED_SCAN_TYPES for item in lowered):
         raise ValueError(f"must be a comma-separated subset of {','.join(ALLOWED_SCAN_TYPES)}")
     return lowered
+
+
+def _report_formats(value: tuple[str, ...]) -> tuple[str, ...]:
+    lowered = tuple(dict.fromkeys(item.lower() for item in value))
+    if not lowered or any(item not in QSCANNER_REPORT_FORMATS for item in lowered):
+        raise ValueError(f"must be a comma-separated subset of {','.join(QSCANNER_REPORT_FORMATS)}")
+    return lowered
+
+
+def _without_v(value: object) -> object:
+    """QScanner versions are written both ways (`4.8.0-2`, `v4.8.0-2`): keep the bare number."""
+    return value.strip().removeprefix("v").removeprefix("V") if isinstance(value, str) else value
 
 
 def _region_name(value: object) -> object:
@@ -145,13 +159,17 @@ class Settings(BaseModel):
         str, BeforeValidator(_region_name), matching(r"[a-z][a-z0-9]{1,39}", "Azure region name such as westeurope")
     ]
     # Scanner
-    qscanner_version: Annotated[str, matching(r"\d+\.\d+\.\d+-\d+", "QScanner version (X.Y.Z-N)")] = (
-        DEFAULT_QSCANNER_VERSION
-    )
+    qscanner_version: Annotated[
+        str, BeforeValidator(_without_v), matching(r"\d+\.\d+\.\d+-\d+", "QScanner version (X.Y.Z-N, or vX.Y.Z-N)")
+    ] = DEFAULT_QSCANNER_VERSION
     qscanner_image: Annotated[str, AfterValidator(_image_ref)] = DEFAULT_QSCANNER_IMAGE
     qscanner_download_url: Url | None = None
     qscanner_sha256: Annotated[LowerStr, matching(r"[0-9a-f]{64}", "SHA-256 (64 hex digits)")] | None = None
     scan_types: Annotated[CommaList, AfterValidator(_scan_types)] = ("os", "sca", "secret")
+    qscanner_report_formats: Annotated[CommaList, AfterValidator(_report_formats)] = ("sarif", "json")
+    qscanner_sbom_format: Annotated[
+        Literal["spdx", "cyclonedx", "none"], BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
+    ] = "spdx"
     qscanner_mode: Annotated[
         QScannerMode, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
     ] = "get-report"
@@ -173,6 +191,9 @@ class Settings(BaseModel):
     aci_max_creates_per_hour: int = Field(default=ACI_CREATES_PER_HOUR, ge=1, le=ACI_CREATES_PER_HOUR)
     # Timing
     scan_timeout: int = Field(default=DEFAULT_SCAN_TIMEOUT_SECONDS, ge=60, le=86_400)
+    scan_timeout_per_image: int = Field(
+        default=DEFAULT_SCAN_TIMEOUT_PER_IMAGE_SECONDS, ge=MIN_PER_IMAGE_SECONDS, le=86_400
+    )
     scan_cache_hours: int = Field(default=DEFAULT_SCAN_CACHE_HOURS, ge=0, le=24 * 365)
     scan_poll_initial_seconds: int = Field(default=DEFAULT_POLL_INITIAL_SECONDS, ge=5, le=3600)
     scan_poll_max_seconds: int = Field(default=DEFAULT_POLL_MAX_SECONDS, ge=5, le=3600)
@@ -291,6 +312,7 @@ def consistency_problems(settings: Settings) -> list[Problem]:
         problems.append(("SCAN_POLL_MAX_SECONDS", "must be at least SCAN_POLL_INITIAL_SECONDS"))
     if settings.aci_max_cores < settings.scanner_cpu:
         problems.append(("ACI_MAX_CORES", "must be at least SCANNER_CPU (one scanner group's cores)"))
+    problems += scanner_problems(settings)
     return problems
 
 
@@ -330,49 +352,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise SettingsError(problems)
     return settings
-
-
-class EventHubBinding(BaseModel):
-    """The Event Hub trigger's hub, consumer group and connection prefix, the same variables as in Settings."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    eventhub_name: EventHubEntity = "deployments"
-    eventhub_consumer_group: EventHubEntity = "$Default"
-    eventhub_connection: SettingName = DEFAULT_EVENTHUB_CONNECTION
-
-
-def load_event_hub_binding(environ: Mapping[str, str] | None = None) -> EventHubBinding:
-    """Only the trigger's settings: read when the app is indexed (decorators run at import), defaults applied.
-
-    Reading them then, rather than writing "%EVENTHUB_NAME%" in the binding, keeps the documented defaults working
-    (the host fails to index a binding whose %setting% is unset) and is the only way for `connection`, which the
-    host reads as a setting name and never resolves.
-    """
-    return _load_binding(EventHubBinding, environ)
-
-
-def _load_binding(model: type[_Binding], environ: Mapping[str, str] | None) -> _Binding:
-    env = os.environ if environ is None else environ
-    data = {name: env[name.upper()].strip() for name in model.model_fields if (env.get(name.upper()) or "").strip()}
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        problems = [(str(e["loc"][0]).upper(), e["msg"].removeprefix("Value error, ")) for e in error.errors()]
-        raise SettingsError(problems) from None
-
-
-class JanitorBinding(BaseModel):
-    """The janitor timer's schedule, the same variable as in Settings."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    janitor_schedule: Ncrontab = DEFAULT_JANITOR_SCHEDULE
-
-
-def load_janitor_binding(environ: Mapping[str, str] | None = None) -> JanitorBinding:
-    """The timer's schedule, read when the app is indexed for the same reason as `load_event_hub_binding`."""
-    return _load_binding(JanitorBinding, environ)
 
 
 @functools.cache

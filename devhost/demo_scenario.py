@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.images import InvalidImageRef, parse_image_ref
-from devhost.armsim.scenario import Scenario
+from devhost.armsim.scenario import SCENARIO_DIR_CONTEXT, Scenario
 
 DESCRIPTION_KEY = "description"
 CACHE_KEY = "cache"
@@ -134,14 +134,15 @@ def _first_error(error: ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}"
 
 
-def parse_scenario(document: object, source: str = "scenario") -> DemoScenario:
-    """Validate a scenario document (already decoded JSON)."""
+def parse_scenario(document: object, source: str = "scenario", base_dir: Path | None = None) -> DemoScenario:
+    """Validate a scenario document (already decoded JSON); scan `files` are relative to `base_dir`."""
     if not isinstance(document, dict):
         raise ScenarioError(f"{source}: the scenario must be a JSON object")
     sim_part = {k: v for k, v in document.items() if k not in DEMO_ONLY_KEYS}
     description = document.get(DESCRIPTION_KEY)
     try:
-        sim = Scenario.model_validate(sim_part)
+        context = {SCENARIO_DIR_CONTEXT: base_dir} if base_dir is not None else None
+        sim = Scenario.model_validate(sim_part, context=context)
         deliveries = deliveries_of(sim.messages)
         seeds = [CacheSeed.model_validate(seed) for seed in document.get(CACHE_KEY) or []]
     except ValidationError as error:
@@ -161,4 +162,4 @@ def load_demo_scenario(path: str | Path) -> DemoScenario:
         raise ScenarioError(f"{path}: cannot read: {error.strerror or error}") from None
     except json.JSONDecodeError as error:
         raise ScenarioError(f"{path}: not JSON: {error}") from None
-    return parse_scenario(document, str(path))
+    return parse_scenario(document, str(path), Path(path).parent)

@@ -58,11 +58,20 @@ param qscannerVersion string = '4.8.0-2'
 @description('Base image of the scanner container.')
 param qscannerImage string = 'mcr.microsoft.com/azurelinux/base/core:3.0'
 
-@description('URL of the QScanner binary or archive; empty uses the default URL layout (see docs/scanner.md).')
+@description('URL of a pinned QScanner archive or binary; empty uses Qualys\' download_qscanner.sh (docs/scanner.md).')
 param qscannerDownloadUrl string = ''
 
-@description('Expected SHA-256 of the QScanner download (64 hex digits); empty checks <url>.sha256 instead.')
+@description('SHA-256 of the QScanner download (64 hex digits); required: without it the scanner refuses to download.')
 param qscannerSha256 string = ''
+
+@description('QScanner --report-format: subset of json,sarif,table,gitlab holding sarif or json.')
+param qscannerReportFormats string = 'sarif,json'
+
+@description('SBOM added to the inventory: spdx, cyclonedx or none.')
+param qscannerSbomFormat string = 'spdx'
+
+@description('Least seconds the scanner gives one image (QScanner scan plus report fetch).')
+param scanTimeoutPerImageSeconds string = '600'
 
 @description('Scanner groups at once, at most the ACI container group quota of the scanner region (1-100).')
 param maxConcurrentScannerGroups string = '20'
@@ -367,6 +376,9 @@ var plainSettings = {
   QSCANNER_IMAGE: qscannerImage
   QSCANNER_DOWNLOAD_URL: qscannerDownloadUrl
   QSCANNER_SHA256: qscannerSha256
+  QSCANNER_REPORT_FORMATS: qscannerReportFormats
+  QSCANNER_SBOM_FORMAT: qscannerSbomFormat
+  SCAN_TIMEOUT_PER_IMAGE: scanTimeoutPerImageSeconds
   MAX_CONCURRENT_SCANNER_GROUPS: maxConcurrentScannerGroups
   ACI_MAX_CORES: aciMaxCores
   ACI_MAX_CREATES_PER_5_MINUTES: aciMaxCreatesPer5Minutes

@@ -16,9 +16,16 @@ readonly KILLED_EXIT_CODE=137       # what timeout(1) returns after the KILL esc
 readonly BLOB_API_VERSION='2021-08-06'
 readonly REDACTED='[REDACTED]'
 readonly MAX_LOG_BYTES=4194304
+readonly MAX_RESULT_FILE_BYTES=33554432 # the app reads at most 32 MiB of a report (core/report.py)
 readonly MAX_REF_LENGTH=1024
 readonly SCAN_MODES=' get-report scan-only inventory-only evaluate-policy '
+readonly REPORTING_MODES=' get-report evaluate-policy ' # the only modes in which QScanner fetches a report
+readonly REPORT_FORMATS=' json sarif table gitlab '      # QScanner's --report-format values (README v4.8.0)
+readonly SBOM_FORMATS=' spdx cyclonedx none '             # added to --format json; none: inventory only
+readonly REPORT_FETCH_RESERVE=300 # QScanner waits 15 s for the report, then retries at 5, 10, 20, 40, 80, 120 s (290 s)
 readonly OFFICIAL_DOWNLOAD_BASE='https://www.qualys.com/qscanner/download'
+readonly DOWNLOAD_SCRIPT_NAME='download_qscanner.sh'
+readonly DOWNLOAD_SCRIPT_TIMEOUT=600
 
 # The reference grammar of distribution/reference (as core/images.py), as an allow-list.
 readonly RE_DOMAIN_COMPONENT='([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])'
@@ -27,12 +34,16 @@ readonly RE_PATH_COMPONENT='[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*'
 readonly RE_TAG=':[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
 readonly RE_DIGEST='@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}'
 readonly RE_IMAGE_REF="^(${RE_DOMAIN}/)?${RE_PATH_COMPONENT}(/${RE_PATH_COMPONENT})*(${RE_TAG})?(${RE_DIGEST})?\$"
-readonly RE_SHA256_DIGEST='sha256:[0-9a-f]{64}'
 readonly RE_DOWNLOAD_URL='^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%+=,/-]*)?$'
 readonly RE_CONTAINER_URL='^https?://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~%/-]+$'
 readonly RE_SAS_QUERY='^[A-Za-z0-9._~%/+=:&-]+$'
 
 log() { printf '[qscan] %s\n' "$*"; }
+valid_list() { # comma list, ' allowed values ': every item allowed, no blanks
+    local item
+    [[ $1 =~ ^[a-z]+(,[a-z]+)*$ ]] || return 1
+    for item in ${1//,/ }; do [[ $2 == *" $item "* ]] || return 1; done
+}
 fail_input() { printf '[qscan] invalid input: %s\n' "$*" >&2; exit "$EXIT_INVALID_INPUT"; }
 utc_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
@@ -65,14 +76,24 @@ validate_config() {
         [[ -z ${QUALYS_CLIENT_ID:-} || -z ${QUALYS_CLIENT_SECRET:-} ]]; then
         fail_input "set QUALYS_ACCESS_TOKEN, or QUALYS_CLIENT_ID and QUALYS_CLIENT_SECRET"
     fi
+    QSCANNER_REPORT_FORMATS=${QSCANNER_REPORT_FORMATS:-sarif,json}
+    valid_list "$QSCANNER_REPORT_FORMATS" "$REPORT_FORMATS" ||
+        fail_input "QSCANNER_REPORT_FORMATS must be a comma-separated list of:$REPORT_FORMATS"
+    if [[ $REPORTING_MODES == *" $QSCANNER_MODE "* && ! ,$QSCANNER_REPORT_FORMATS, =~ ,(sarif|json), ]]; then
+        fail_input "QSCANNER_REPORT_FORMATS must hold sarif or json in $QSCANNER_MODE mode (the app reads no other)"
+    fi
+    QSCANNER_SBOM_FORMAT=${QSCANNER_SBOM_FORMAT:-spdx}
+    [[ $QSCANNER_SBOM_FORMAT =~ ^[a-z]+$ && $SBOM_FORMATS == *" $QSCANNER_SBOM_FORMAT "* ]] ||
+        fail_input "QSCANNER_SBOM_FORMAT must be one of:$SBOM_FORMATS"
     SCAN_TIMEOUT_PER_IMAGE=${SCAN_TIMEOUT_PER_IMAGE:-600}
     [[ $SCAN_TIMEOUT_PER_IMAGE =~ ^[1-9][0-9]{0,5}$ ]] || fail_input "SCAN_TIMEOUT_PER_IMAGE must be whole seconds"
     SCAN_KILL_AFTER=${SCAN_KILL_AFTER:-10}
     [[ $SCAN_KILL_AFTER =~ ^[1-9][0-9]{0,3}$ ]] || fail_input "SCAN_KILL_AFTER must be whole seconds"
     QSCANNER_VERSION=${QSCANNER_VERSION:-}
-    if [[ -n $QSCANNER_VERSION && ! $QSCANNER_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9]+)?$ ]]; then
-        fail_input "QSCANNER_VERSION must look like 4.8.0-2"
+    if [[ -n $QSCANNER_VERSION && ! $QSCANNER_VERSION =~ ^[vV]?[0-9]+\.[0-9]+\.[0-9]+(-[0-9]+)?$ ]]; then
+        fail_input "QSCANNER_VERSION must look like 4.8.0-2 (a leading v is fine)"
     fi
+    QSCANNER_VERSION=${QSCANNER_VERSION#[vV]}
     QSCANNER_SHA256=${QSCANNER_SHA256:-}
     [[ -z $QSCANNER_SHA256 || $QSCANNER_SHA256 =~ ^[0-9a-fA-F]{64}$ ]] || fail_input "QSCANNER_SHA256 must be 64 hex digits"
     QSCANNER_DOWNLOAD_URL=${QSCANNER_DOWNLOAD_URL:-}
@@ -152,17 +173,22 @@ upload_blob() { # index, local file, blob file name, content type
     ) || {
         UPLOAD_FAILED=1
         printf '[qscan] upload of %s/%s failed: %s\n' "$index" "$name" "$(printf '%s' "$err" | scrub)" >&2
+        return 1
     }
 }
 
-write_status() { # file index image exit_code result started finished digest detail
-    local file=$1 index=$2 image=$3 code=$4 result=$5 started=$6 finished=$7 digest=$8 detail=$9
+write_status() { # file index image exit_code result started finished detail [uploaded blob names...]
+    local file=$1 index=$2 image=$3 code=$4 result=$5 started=$6 finished=$7 detail=$8 sep='' name
+    shift 8
     {
         printf '{"image": %s, "index": %d, "exit_code": %d, "result": %s' \
             "$(json_string "$image")" "$index" "$code" "$(json_string "$result")"
         printf ', "started_at": %s, "finished_at": %s' "$(json_string "$started")" "$(json_string "$finished")"
-        if [[ -n $digest ]]; then printf ', "digest": %s' "$(json_string "$digest")"; fi
-        if [[ -n $detail ]]; then printf ', "detail": %s' "$(json_string "$detail")"; fi
+        # The scanner derives no digest: the app reads RepoDigests from scanresult.json (docs/scanner.md).
+        printf ', "digest": "", "mode": %s, "files": [' "$(json_string "$QSCANNER_MODE")"
+        for name in "$@"; do printf '%s%s' "$sep" "$(json_string "$name")"; sep=', '; done
+        printf ']'
+        if [[ -n $detail ]]; then printf ', "detail": %s, "error": %s' "$(json_string "$detail")" "$(json_string "$detail")"; fi
         printf '}\n'
     } >"$file"
 }
@@ -170,15 +196,9 @@ write_status() { # file index image exit_code result started finished digest det
 # ---------------------------------------------------------------- getting QScanner
 QSCANNER_BIN=''
 SETUP_ERROR=''
-default_download_url() { # UNCONFIRMED layout: see docs/scanner.md
-    local arch
-    case $(uname -m) in
-        x86_64 | amd64) arch=amd64 ;;
-        aarch64 | arm64) arch=arm64 ;;
-        *) return 1 ;;
-    esac
+default_download_url() { # the documented download script of the version (qscanner.md, "Distribution")
     [[ -n $QSCANNER_VERSION ]] || return 1
-    printf '%s/%s/qscanner_%s_linux_%s.tar.gz' "$OFFICIAL_DOWNLOAD_BASE" "$QSCANNER_VERSION" "$QSCANNER_VERSION" "$arch"
+    printf '%s/%s/%s' "$OFFICIAL_DOWNLOAD_BASE" "$QSCANNER_VERSION" "$DOWNLOAD_SCRIPT_NAME"
 }
 
 fetch() { # url, destination
@@ -198,8 +218,16 @@ ensure_tool() { # Azure Linux base images lack tar (and maybe gzip): install wit
 magic_of() { od -An -tx1 -N4 -- "$1" | tr -d ' \n'; }
 is_tar() { [[ $(od -An -c -j257 -N5 -- "$1" | tr -d ' \n') == ustar ]]; }
 
+find_binary() { # directory; sets QSCANNER_BIN to the first regular file named qscanner below it
+    local candidate
+    for candidate in "$1"/**/qscanner; do
+        if [[ -f $candidate && ! -L $candidate ]]; then QSCANNER_BIN=$candidate; return 0; fi
+    done
+    return 1
+}
+
 unpack_qscanner() { # artifact, directory; sets QSCANNER_BIN or SETUP_ERROR
-    local artifact=$1 dir=$2 candidate
+    local artifact=$1 dir=$2
     if [[ $(magic_of "$artifact") == 1f8b* ]]; then
         ensure_tool gzip || return 1
         gzip -dc -- "$artifact" >"$dir/artifact.unpacked" || { SETUP_ERROR='the QScanner download is not valid gzip'; return 1; }
@@ -209,34 +237,48 @@ unpack_qscanner() { # artifact, directory; sets QSCANNER_BIN or SETUP_ERROR
         ensure_tool tar || return 1
         mkdir -p "$dir/x"
         tar --no-same-owner -xf "$artifact" -C "$dir/x" || { SETUP_ERROR='the QScanner archive could not be unpacked'; return 1; }
-        for candidate in "$dir"/x/**/qscanner; do
-            if [[ -f $candidate ]]; then QSCANNER_BIN=$candidate; return 0; fi
-        done
+        find_binary "$dir/x" && return 0
         SETUP_ERROR='the QScanner archive holds no qscanner file'
         return 1
     fi
     QSCANNER_BIN=$artifact # neither gzip nor tar: the executable itself (verified by its SHA256 already)
 }
 
+run_download_script() { # script, directory; Qualys' script fetches and checks the binary itself (UNCONFIRMED layout)
+    local script=$1 dir=$2
+    mkdir -p "$dir/x" "$dir/script-home" "$dir/script-tmp"
+    # A clean environment: the script sees no Qualys, registry or storage secret.
+    if ! (cd "$dir/x" && env -i PATH="$PATH" HOME="$dir/script-home" TMPDIR="$dir/script-tmp" LC_ALL=C \
+        timeout "$DOWNLOAD_SCRIPT_TIMEOUT" bash "$script" >"$dir/script.log" 2>&1 </dev/null); then
+        SETUP_ERROR="Qualys' download script failed: $(tail -n 3 -- "$dir/script.log" | tr '\n' ' ' | scrub)"
+        return 1
+    fi
+    find_binary "$dir/x" && return 0
+    SETUP_ERROR="Qualys' download script left no qscanner file"
+    return 1
+}
+
 download_qscanner() { # sets QSCANNER_BIN or SETUP_ERROR
-    local url expected actual dir=$WORK_DIR/download
+    local url actual dir=$WORK_DIR/download
     mkdir -p "$dir"
     url=${QSCANNER_DOWNLOAD_URL:-$(default_download_url || true)}
     [[ -n $url ]] || { SETUP_ERROR='set QSCANNER_DOWNLOAD_URL or QSCANNER_VERSION'; return 1; }
+    if [[ -z $QSCANNER_SHA256 ]]; then # no trust on first use: a pin is the only protection against a bad server
+        SETUP_ERROR="QSCANNER_SHA256 is not set: the QScanner download ($url) was refused"
+        return 1
+    fi
     log "qscanner is not on PATH; downloading $url"
     fetch "$url" "$dir/artifact" || { SETUP_ERROR="download of QScanner failed"; return 1; }
-    expected=$QSCANNER_SHA256
-    if [[ -z $expected ]]; then
-        fetch "$url.sha256" "$dir/artifact.sha256" || { SETUP_ERROR='download of the QScanner checksum failed'; return 1; }
-        read -r expected _ <"$dir/artifact.sha256" || true
-    fi
-    [[ ${expected:-} =~ ^[0-9a-fA-F]{64}$ ]] || { SETUP_ERROR='the QScanner checksum is not a SHA256'; return 1; }
     read -r actual _ < <(sha256sum -- "$dir/artifact")
-    if [[ ${actual,,} != "${expected,,}" ]]; then
+    if [[ ${actual,,} != "${QSCANNER_SHA256,,}" ]]; then
         SETUP_ERROR='QScanner checksum mismatch: the download was refused'
         return 1
     fi
-    unpack_qscanner "$dir/artifact" "$dir" || return 1
+    if [[ ${url%%\?*} == */"$DOWNLOAD_SCRIPT_NAME" ]]; then
+        run_download_script "$dir/artifact" "$dir" || return 1
+    else
+        unpack_qscanner "$dir/artifact" "$dir" || return 1
+    fi
     chmod 0700 "$QSCANNER_BIN"
     log "QScanner downloaded and its SHA256 verified"
 }
@@ -250,11 +292,21 @@ resolve_qscanner() {
 }
 
 # ---------------------------------------------------------------- scanning
+qscanner_scan_timeout() { # seconds for --scan-timeout: the per-image limit less the report fetch's share
+    local reserve=$REPORT_FETCH_RESERVE
+    if ((reserve > SCAN_TIMEOUT_PER_IMAGE / 2)); then reserve=$((SCAN_TIMEOUT_PER_IMAGE / 2)); fi
+    printf '%d' "$((SCAN_TIMEOUT_PER_IMAGE - reserve))"
+}
+
 run_qscanner() { # reference, output dir, log file; the one place that knows QScanner's command line
-    local ref=$1 out=$2 log_file=$3
+    local ref=$1 out=$2 log_file=$3 inventory=json
+    if [[ $QSCANNER_SBOM_FORMAT != none ]]; then inventory+=,$QSCANNER_SBOM_FORMAT; fi
     local -a args=(--pod "$QUALYS_POD" --scan-types "$SCAN_TYPES" --mode "$QSCANNER_MODE")
     if [[ $QSCANNER_MODE == evaluate-policy && -n $POLICY_TAGS ]]; then args+=(--policy-tags "$POLICY_TAGS"); fi
-    args+=(--output-dir "$out" --cache-dir "$WORK_DIR/cache" --report-format json image "$ref")
+    args+=(--output-dir "$out" --cache-dir "$WORK_DIR/cache" --scan-timeout "$(qscanner_scan_timeout)s")
+    args+=(--format "$inventory")
+    if [[ $REPORTING_MODES == *" $QSCANNER_MODE "* ]]; then args+=(--report-format "$QSCANNER_REPORT_FORMATS"); fi
+    args+=(image "$ref")
     HOME=$SCAN_HOME TMPDIR=$WORK_DIR/tmp \
         timeout --kill-after="$SCAN_KILL_AFTER" "$SCAN_TIMEOUT_PER_IMAGE" "$QSCANNER_BIN" "${args[@]}" \
         >"$log_file" 2>&1 </dev/null
@@ -271,16 +323,6 @@ result_for() { # exit code, elapsed seconds
     esac
 }
 
-digest_from_report() { # prints image.digest or imageDigest when the report holds one
-    local content re
-    content=$(tr -d '\000' <"$1")
-    re="\"image\"[[:space:]]*:[[:space:]]*\\{[^{}]*\"digest\"[[:space:]]*:[[:space:]]*\"(${RE_SHA256_DIGEST})\""
-    if [[ $content =~ $re ]]; then printf '%s' "${BASH_REMATCH[1]}"; return 0; fi
-    re="\"imageDigest\"[[:space:]]*:[[:space:]]*\"(${RE_SHA256_DIGEST})\""
-    if [[ $content =~ $re ]]; then printf '%s' "${BASH_REMATCH[1]}"; fi
-    return 0
-}
-
 prepare_log() { # raw log -> scrubbed, size-capped scan.log
     local raw=$1 dest=$2 size
     size=$(wc -c <"$raw")
@@ -294,9 +336,54 @@ prepare_log() { # raw log -> scrubbed, size-capped scan.log
     } | scrub >"$dest"
 }
 
+# QScanner's output file (glob below the output dir) -> the blob name it is uploaded as; see docs/scanner.md.
+readonly -a OUTPUT_GLOBS=('*-Report.sarif.json' '*-Report.json' '*-ScanResult.json' '*-ScanResult.spdx.json')
+readonly -a OUTPUT_BLOBS=(report.sarif.json report.json scanresult.json sbom.spdx.json)
+
+first_file() { # directory, glob; prints the first regular file (no symlink) whose name matches glob below directory
+    local candidate
+    for candidate in "$1"/**/*; do
+        # shellcheck disable=SC2053 # $2 is a glob on purpose
+        if [[ ${candidate##*/} == $2 && -f $candidate && ! -L $candidate ]]; then printf '%s' "$candidate"; return 0; fi
+    done
+    return 1
+}
+
+cyclonedx_file() { # directory; the CycloneDX SBOM's name is unconfirmed: any -ScanResult*.json naming cyclonedx/cdx
+    local candidate lower
+    for candidate in "$1"/**/*-ScanResult*.json; do
+        lower=${candidate##*/}
+        lower=${lower,,}
+        if [[ ($lower == *cyclonedx* || $lower == *cdx*) && -f $candidate && ! -L $candidate ]]; then
+            printf '%s' "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+UPLOADED=()
+upload_outputs() { # index, output dir, log file to note skipped files in; fills UPLOADED with the blob names
+    local index=$1 out=$2 notes=$3 n file size
+    local -a sources=() blobs=()
+    UPLOADED=()
+    for n in "${!OUTPUT_GLOBS[@]}"; do
+        if file=$(first_file "$out" "${OUTPUT_GLOBS[$n]}"); then sources+=("$file"); blobs+=("${OUTPUT_BLOBS[$n]}"); fi
+    done
+    if file=$(cyclonedx_file "$out"); then sources+=("$file"); blobs+=(sbom.cyclonedx.json); fi
+    for n in "${!sources[@]}"; do
+        size=$(wc -c <"${sources[$n]}")
+        if ((size > MAX_RESULT_FILE_BYTES)); then
+            printf '[qscan] %s not uploaded: %d bytes, more than %d\n' "${blobs[$n]}" "$size" "$MAX_RESULT_FILE_BYTES" >>"$notes"
+            continue
+        fi
+        if upload_blob "$index" "${sources[$n]}" "${blobs[$n]}" application/json; then UPLOADED+=("${blobs[$n]}"); fi
+    done
+}
+
 FAILED=0
 scan_image() { # index, reference
-    local index=$1 ref=$2 dir=$WORK_DIR/images/$1 started finished t0 code=0 result report digest=''
+    local index=$1 ref=$2 dir=$WORK_DIR/images/$1 started finished t0 code=0 result
     mkdir -p "$dir/out"
     started=$(utc_now)
     t0=$(date +%s)
@@ -304,16 +391,11 @@ scan_image() { # index, reference
     run_qscanner "$ref" "$dir/out" "$dir/raw.log" || code=$?
     finished=$(utc_now)
     result=$(result_for "$code" "$(($(date +%s) - t0))")
-    report=''
-    for report in "$dir"/out/**/*-Report.json; do break; done
-    if [[ -n $report && -f $report ]]; then
-        digest=$(digest_from_report "$report")
-        upload_blob "$index" "$report" report.json application/json
-    fi
+    upload_outputs "$index" "$dir/out" "$dir/raw.log"
     prepare_log "$dir/raw.log" "$dir/scan.log"
-    upload_blob "$index" "$dir/scan.log" scan.log 'text/plain; charset=utf-8'
-    write_status "$dir/status.json" "$index" "$ref" "$code" "$result" "$started" "$finished" "$digest" ''
-    upload_blob "$index" "$dir/status.json" status.json application/json
+    if upload_blob "$index" "$dir/scan.log" scan.log 'text/plain; charset=utf-8'; then UPLOADED+=(scan.log); fi
+    write_status "$dir/status.json" "$index" "$ref" "$code" "$result" "$started" "$finished" '' "${UPLOADED[@]}"
+    upload_blob "$index" "$dir/status.json" status.json application/json || true
     log "image $index: $result (exit $code)"
     case $result in
         ok | deny | audit) ;;
@@ -331,9 +413,9 @@ report_setup_failure() { # every image gets an error status, so the app learns w
     now=$(utc_now)
     printf '[qscan] %s\n' "$SETUP_ERROR" >&2
     for index in "${!IMAGES[@]}"; do
-        write_status "$dir/status-$index.json" "$index" "${IMAGES[$index]}" "$SETUP_FAILED_EXIT_CODE" error "$now" "$now" '' \
+        write_status "$dir/status-$index.json" "$index" "${IMAGES[$index]}" "$SETUP_FAILED_EXIT_CODE" error "$now" "$now" \
             "$SETUP_ERROR"
-        upload_blob "$index" "$dir/status-$index.json" status.json application/json
+        upload_blob "$index" "$dir/status-$index.json" status.json application/json || true
     done
 }
 
@@ -347,7 +429,7 @@ main() {
     mkdir -p "$WORK_DIR/cache" "$WORK_DIR/tmp" "$WORK_DIR/home"
     SCAN_HOME=${HOME:-}
     if [[ -z $SCAN_HOME || ! -d $SCAN_HOME || ! -w $SCAN_HOME ]]; then SCAN_HOME=$WORK_DIR/home; fi
-    log "${#IMAGES[@]} image(s) to scan, up to ${SCAN_TIMEOUT_PER_IMAGE}s each"
+    log "${#IMAGES[@]} image(s) to scan, up to ${SCAN_TIMEOUT_PER_IMAGE}s each (QScanner --scan-timeout $(qscanner_scan_timeout)s)"
     if ! resolve_qscanner; then
         report_setup_failure
         exit "$EXIT_SCANNER_UNAVAILABLE"

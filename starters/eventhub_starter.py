@@ -12,7 +12,8 @@ import azure.functions as func
 
 from core.events import DeploymentEvent, InvalidMessage, parse_message
 from core.naming import instance_id_for
-from core.settings import get_settings, load_event_hub_binding
+from core.settings import get_settings
+from core.trigger_bindings import load_event_hub_binding
 from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT
 
 logger = logging.getLogger(__name__)

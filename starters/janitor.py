@@ -29,7 +29,8 @@ import azure.functions as func
 from activities.aci_scanner import delete_scanner_group, list_scanner_group_infos
 from activities.storage_clients import clients_for, delete_container, list_uploads_containers
 from core.janitor import STATUS_UNREADABLE, JanitorDecision, ScannerGroupInfo, decide
-from core.settings import Settings, get_settings, load_janitor_binding
+from core.settings import Settings, get_settings
+from core.trigger_bindings import load_janitor_binding
 
 logger = logging.getLogger(__name__)
 

@@ -84,7 +84,7 @@ class SimGroup:
             images = [line.strip() for line in env[scanner_run.ENV_SCAN_IMAGES].splitlines() if line.strip()]
             raw_timeout = env.get(scanner_run.ENV_SCAN_TIMEOUT_PER_IMAGE, "").strip()
             timeout = float(raw_timeout) if raw_timeout and float(raw_timeout) > 0 else None
-            plan = scanner_run.plan_scan(scenario, images, timeout, start)
+            plan = scanner_run.plan_scan(scenario, images, timeout, start, env=env)
         return cls(
             path_id=path_id,
             name=name,

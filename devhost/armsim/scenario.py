@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from core.images import InvalidImageRef, parse_image_ref
 from core.resource_ids import InvalidResourceId, parse_resource_id
@@ -14,6 +14,40 @@ from core.resource_ids import InvalidResourceId, parse_resource_id
 ScanResult = Literal["ok", "deny", "audit", "error", "hang"]
 DEFAULT_SCAN_KEY = "default"
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
+SCENARIO_DIR_CONTEXT = "scenario_dir"
+MAX_SCAN_FILE_BYTES = 32 * 1024 * 1024  # what scan.sh uploads at most (the app's report limit)
+
+
+class ScanFiles(BaseModel):
+    """Files used verbatim as the scanner's output, relative to the scenario file (docs/demo.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    sarif: str | None = Field(default=None, description="QScanner's <image_id>-Report.sarif.json")
+    json_report: str | None = Field(default=None, alias="json", description="<image_id>-Report.json")
+    scanresult: str | None = Field(default=None, description="<image_id>-ScanResult.json (inventory)")
+    log: str | None = Field(default=None, description="QScanner's log (scan.log)")
+
+    def named(self) -> dict[str, str]:
+        """Kind (sarif, json, scanresult, log) -> relative path, for the files given."""
+        kinds = {"sarif": self.sarif, "json": self.json_report, "scanresult": self.scanresult, "log": self.log}
+        return {kind: path for kind, path in kinds.items() if path is not None}
+
+
+def read_scan_file(base: Path, relative: str) -> bytes:
+    """A scenario's file: relative, inside the scenario's directory, a regular file of bounded size."""
+    if not relative.strip() or Path(relative).is_absolute():
+        raise ValueError(f"file {relative!r} must be a path relative to the scenario file")
+    root = base.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"file {relative!r} is outside the scenario's directory")
+    if not path.is_file():
+        raise ValueError(f"file {relative!r} does not exist (looked for {path})")
+    size = path.stat().st_size
+    if size > MAX_SCAN_FILE_BYTES:
+        raise ValueError(f"file {relative!r} is {size} bytes, more than {MAX_SCAN_FILE_BYTES}")
+    return path.read_bytes()
 
 
 class ScanBehaviour(BaseModel):
@@ -25,7 +59,27 @@ class ScanBehaviour(BaseModel):
     duration_s: float = Field(default=150.0, ge=0)
     exit_code: int = Field(default=1, description="exit code of an `error` scan")
     vulnerabilities: dict[str, int] = Field(default_factory=dict)
-    digest: str | None = Field(default=None, description="image digest to report; a fake one derived from the ref")
+    digest: str | None = Field(default=None, description="repo digest to report; a fake one derived from the ref")
+    files: ScanFiles | None = Field(default=None, description="files used verbatim as the scanner's output")
+    _contents: dict[str, bytes] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _read_files(self, info: ValidationInfo) -> ScanBehaviour:
+        """Read `files` relative to the scenario's directory (given as validation context) once, at load time."""
+        if self.files is None:
+            return self
+        if self.vulnerabilities:
+            raise ValueError("give either files or vulnerabilities: the findings are those of the files")
+        base = (info.context or {}).get(SCENARIO_DIR_CONTEXT)
+        if base is None:
+            raise ValueError("files need a scenario file to be relative to (load the scenario from a file)")
+        self._contents = {kind: read_scan_file(Path(base), path) for kind, path in self.files.named().items()}
+        return self
+
+    @property
+    def file_contents(self) -> dict[str, bytes]:
+        """Kind (sarif, json, scanresult, log) -> the verbatim bytes of each file given."""
+        return dict(self._contents)
 
     @field_validator("vulnerabilities")
     @classmethod
@@ -141,5 +195,6 @@ def _setting_text(value: object) -> object:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario JSON file."""
-    return Scenario.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    """Read and validate a scenario JSON file (scan `files` are relative to it)."""
+    document = json.loads(Path(path).read_text(encoding="utf-8"))
+    return Scenario.model_validate(document, context={SCENARIO_DIR_CONTEXT: Path(path).parent})

@@ -21,7 +21,8 @@ from benchmarks.waves import generate
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 3
 SAFETY_LIMIT_S = "150"
-SETTINGS = {"SCAN_TIMEOUT": "600", "MAX_CONCURRENT_SCANNER_GROUPS": "4"}  # short hang, and quota waits
+# A short hang, and quota waits; SCAN_TIMEOUT covers a full group of 2 images at 140 s each (core.scanner_spec)
+SETTINGS = {"SCAN_TIMEOUT": "600", "SCAN_TIMEOUT_PER_IMAGE": "140", "MAX_CONCURRENT_SCANNER_GROUPS": "4"}
 _ORIGIN = re.compile(r"^https?://[^/]+")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -112,7 +112,7 @@ def test_settings_numbers_and_booleans_are_their_text_and_severities_any_case() 
 
 def test_bundled_scenarios_are_valid() -> None:
     for path in sorted((ROOT / "scenarios").glob("*.json")):
-        scenario = parse_scenario(json.loads(path.read_text()), str(path))
+        scenario = parse_scenario(json.loads(path.read_text()), str(path), path.parent)
         assert scenario.deliveries and scenario.description, path
 
 

@@ -150,6 +150,8 @@ def _environment(
         "AzureWebJobsStorage": connection,
         "RESOLVE_DIGESTS": "false",
         "SCAN_TIMEOUT": "600",
+        "MAX_IMAGES_PER_SCANNER_GROUP": "10",
+        "SCAN_TIMEOUT_PER_IMAGE": "30",
         "NOTIFY_SEVERITY_THRESHOLD": "HIGH",
         "NOTIFICATION_EMAIL": "security@example.com",
         "SMTP_HOST": "127.0.0.1",

@@ -116,6 +116,9 @@ def case_env(azurite: Azurite, case: str, **settings: str) -> dict[str, str]:
         "SCANS_TABLE": f"scans{tag}",
         "RESOLVE_DIGESTS": "false",
         "NOTIFY_SEVERITY_THRESHOLD": "CRITICAL",
+        # groups of up to 10 images with short per-image floors, so a SCAN_TIMEOUT of 600 s stays valid
+        "MAX_IMAGES_PER_SCANNER_GROUP": "10",
+        "SCAN_TIMEOUT_PER_IMAGE": "30",
         **settings,
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -97,12 +98,12 @@ def test_a_three_minute_scan_end_to_end_within_the_request_budget(
 
     status0 = read_json(uploads, f"{INSTANCE}/0/status.json")
     assert status0["image"] == NGINX and status0["result"] == "ok" and status0["exit_code"] == 0
-    assert str(status0["digest"]).startswith("sha256:")
-    report1 = read_json(uploads, f"{INSTANCE}/1/report.json")
+    assert status0["digest"] == ""  # the upload contract: the app reads RepoDigests from scanresult.json
+    sarif1: Any = read_json(uploads, f"{INSTANCE}/1/report.sarif.json")
     assert read_json(uploads, f"{INSTANCE}/1/status.json")["result"] == "deny"
-    findings = report1["vulnerabilities"]
-    assert isinstance(findings, list) and [f["severity"] for f in findings] == ["CRITICAL", "CRITICAL"]
-    assert b"result=ok" in uploads.download_blob(f"{INSTANCE}/0/scan.log").readall()
+    rules = sarif1["runs"][0]["tool"]["driver"]["rules"]
+    assert [r["properties"]["severity"] for r in rules] == [5, 5]  # two CRITICAL findings: Qualys level 5
+    assert b"Vulnerability report received" in uploads.download_blob(f"{INSTANCE}/0/scan.log").readall()
 
     logs = get_scanner_logs(settings, GROUP, tail=5)
     assert logs.exists and logs.log is not None and "exiting with code 0" in logs.log

@@ -114,13 +114,21 @@ def test_error_image_has_no_report_and_fails_the_group(
     clock.advance_to(START + timedelta(seconds=10 + 30))
     assert observe(client, "qscan-err")["state"] == "Running"
     status = blob_json(uploads, "qscan-err/0/status.json")
-    assert (status["result"], status["exit_code"], "digest" in status) == ("error", 9, False)
+    assert (status["result"], status["exit_code"], status["digest"], status["files"]) == ("error", 9, "", ["scan.log"])
     assert blob_names(uploads, "qscan-err/0") == {"qscan-err/0/status.json", "qscan-err/0/scan.log"}
     assert not blob_names(uploads, "qscan-err/1")  # not finished yet: nothing uploaded
     clock.advance(timedelta(seconds=100))
     assert observe(client, "qscan-err") == {"group": "Failed", "state": "Terminated", "exit_code": 1}
     assert blob_json(uploads, "qscan-err/1/status.json")["result"] == "ok"
-    assert blob_json(uploads, "qscan-err/1/report.json")["vulnerabilities"][0]["severity"] == "MEDIUM"
+    sarif = blob_json(uploads, "qscan-err/1/report.sarif.json")["runs"][0]
+    assert sarif["tool"]["driver"]["rules"][0]["properties"]["severity"] == 3  # MEDIUM: Qualys level 3
+    assert blob_json(uploads, "qscan-err/1/status.json")["files"] == [
+        "report.sarif.json",
+        "report.json",
+        "scanresult.json",
+        "sbom.spdx.json",
+        "scan.log",
+    ]
 
 
 def test_hang_without_a_per_image_timeout_never_finishes(
@@ -168,7 +176,7 @@ def test_stopped_container_log_is_capped_at_16_kb_and_tail_works(
         assert stopped.rstrip().endswith("scanner exiting with code 0")
         tail = client.containers.list_logs(SCANNER_RESOURCE_GROUP, "qscan-log", "qscanner", tail=2).content or ""
         assert len(tail.splitlines()) == 2
-        assert sim.stats()["upload_failures"] == 6  # no SAS: every blob of both images failed, nothing crashed
+        assert sim.stats()["upload_failures"] == 12  # no SAS: all 6 blobs of both images failed, nothing crashed
 
 
 def test_unknown_resources_answer_arm_shaped_404(sim: ArmSimulator, client: ContainerInstanceManagementClient) -> None:

@@ -33,9 +33,16 @@ needs_arm_activities = pytest.mark.skipif(
 )
 
 
+SHORT_SCAN_GROUPS = {"MAX_IMAGES_PER_SCANNER_GROUP": "10", "SCAN_TIMEOUT_PER_IMAGE": "30"}
+
+
 def pipeline_env(azurite: Azurite, **overrides: str) -> dict[str, str]:
     """App settings for one test: its own containers and tables in the session's Azurite, no registry lookups."""
-    return azurite_env(azurite, **{"RESOLVE_DIGESTS": "false", "NOTIFY_SEVERITY_THRESHOLD": "CRITICAL", **overrides})
+    return azurite_env(
+        azurite,
+        # groups of up to 10 images with short per-image floors, so a SCAN_TIMEOUT of 600 s stays valid
+        **{"RESOLVE_DIGESTS": "false", "NOTIFY_SEVERITY_THRESHOLD": "CRITICAL", **SHORT_SCAN_GROUPS, **overrides},
+    )
 
 
 @dataclass

@@ -6,8 +6,8 @@ import gzip
 import hashlib
 import io
 import os
-import shutil
 import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -47,35 +47,56 @@ class DownloadServer:
 
     base_url: str
     sha256: dict[str, str]
+    directory: Path
     requests: list[str] = field(default_factory=list)
 
 
-def _fake_tarball() -> bytes:
+PYTHON_SHEBANG = b"#!/usr/bin/env python3\n"
+DOWNLOAD_SCRIPT_PATH = "4.8.0-2/download_qscanner.sh"
+
+
+def fake_qscanner_bytes() -> bytes:
+    """The fake QScanner, run by this venv's Python when it is a Python script (it imports devhost modules)."""
+    script = FAKE_QSCANNER.read_bytes()
+    if script.startswith(PYTHON_SHEBANG):
+        script = f"#!{sys.executable}\n".encode() + script[len(PYTHON_SHEBANG) :]
+    return script
+
+
+def _fake_tarball(script: bytes) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = archive.gettarinfo(str(FAKE_QSCANNER), arcname="linux-amd64/qscanner")
-        with FAKE_QSCANNER.open("rb") as handle:
-            archive.addfile(info, handle)
+        info = tarfile.TarInfo("linux-amd64/qscanner")
+        info.size, info.mode = len(script), 0o755
+        archive.addfile(info, io.BytesIO(script))
     return buffer.getvalue()
 
 
+def _download_script(base_url: str, env_record: Path) -> bytes:
+    """A stand-in for Qualys' download_qscanner.sh: fetches the binary into linux-amd64/qscanner (unconfirmed)."""
+    return (
+        "#!/bin/bash\nset -euo pipefail\n"
+        f'env | cut -d= -f1 | sort >"{env_record}"\n'
+        "mkdir -p linux-amd64\n"
+        f'curl -fsS -o linux-amd64/qscanner "{base_url}/qscanner"\n'
+        "chmod 0755 linux-amd64/qscanner\n"
+    ).encode()
+
+
 def _write_downloads(directory: Path) -> dict[str, str]:
-    script = FAKE_QSCANNER.read_bytes()
-    artifacts = {"qscanner.tar.gz": _fake_tarball(), "qscanner.gz": gzip.compress(script), "qscanner": script}
-    artifacts["bad.tar.gz"] = artifacts["qscanner.tar.gz"]
+    script = fake_qscanner_bytes()
+    artifacts = {"qscanner.tar.gz": _fake_tarball(script), "qscanner.gz": gzip.compress(script), "qscanner": script}
     digests: dict[str, str] = {}
     for name, content in artifacts.items():
         (directory / name).write_bytes(content)
         digests[name] = hashlib.sha256(content).hexdigest()
-    (directory / "qscanner.tar.gz.sha256").write_text(f"{digests['qscanner.tar.gz']}  qscanner.tar.gz\n")
-    (directory / "bad.tar.gz.sha256").write_text(f"{'0' * 64}  bad.tar.gz\n")
     return digests
 
 
 @pytest.fixture(scope="session")
 def download_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DownloadServer]:
     directory = tmp_path_factory.mktemp("downloads")
-    server_state = DownloadServer(base_url="", sha256=_write_downloads(directory))
+    server_state = DownloadServer(base_url="", sha256=_write_downloads(directory), directory=directory)
 
     class Handler(SimpleHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -86,6 +107,10 @@ def download_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Downlo
             return
 
     with loopback_http_server(partial(Handler, directory=str(directory))) as server_state.base_url:
+        script = _download_script(server_state.base_url, directory / "script-env-names")
+        (directory / DOWNLOAD_SCRIPT_PATH).parent.mkdir(parents=True)
+        (directory / DOWNLOAD_SCRIPT_PATH).write_bytes(script)
+        server_state.sha256[DOWNLOAD_SCRIPT_PATH] = hashlib.sha256(script).hexdigest()
         yield server_state
 
 
@@ -131,7 +156,8 @@ class ScanHarness:
         self.signature = parse_qs(self.sas)["sig"][0]
         self.fake_bin = workdir / "bin"
         self.fake_bin.mkdir()
-        shutil.copy(FAKE_QSCANNER, self.fake_bin / "qscanner")
+        (self.fake_bin / "qscanner").write_bytes(fake_qscanner_bytes())
+        (self.fake_bin / "qscanner").chmod(0o755)
         self.record = workdir / "invocations.txt"
 
     def secrets(self) -> list[str]:
@@ -163,6 +189,7 @@ class ScanHarness:
             "RESULTS_PREFIX": self.prefix,
             "FAKE_QSCANNER_BEHAVIOUR": behaviour,
             "FAKE_QSCANNER_RECORD": str(self.record),
+            "PYTHONPATH": str(ROOT),  # the fake QScanner imports devhost.qscanner_output
         }
 
     def run(

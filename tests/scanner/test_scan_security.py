@@ -126,6 +126,17 @@ def test_a_hostile_reference_is_refused_before_anything_runs(harness: ScanHarnes
         ({"SCAN_TIMEOUT_PER_IMAGE": "0"}, "SCAN_TIMEOUT_PER_IMAGE"),
         ({"QSCANNER_DOWNLOAD_URL": "file:///etc/passwd"}, "QSCANNER_DOWNLOAD_URL"),
         ({"QSCANNER_SHA256": "abc"}, "QSCANNER_SHA256"),
+        ({"QSCANNER_VERSION": "4.8"}, "QSCANNER_VERSION"),
+        ({"QSCANNER_VERSION": "vv4.8.0-2"}, "QSCANNER_VERSION"),
+        ({"QSCANNER_REPORT_FORMATS": "sarif,pdf"}, "QSCANNER_REPORT_FORMATS"),
+        ({"QSCANNER_REPORT_FORMATS": "sarif json"}, "QSCANNER_REPORT_FORMATS"),
+        ({"QSCANNER_REPORT_FORMATS": "table,gitlab"}, "must hold sarif or json in get-report mode"),
+        (
+            {"QSCANNER_REPORT_FORMATS": "table", "QSCANNER_MODE": "evaluate-policy"},
+            "must hold sarif or json in evaluate-policy mode",
+        ),
+        ({"QSCANNER_SBOM_FORMAT": "json"}, "QSCANNER_SBOM_FORMAT"),
+        ({"QSCANNER_SBOM_FORMAT": "spdx,cyclonedx"}, "QSCANNER_SBOM_FORMAT"),
     ],
     ids=lambda value: "-".join(value) if isinstance(value, dict) else None,
 )

@@ -21,9 +21,10 @@ from core.scanner_spec import (
     ScannerSettings,
     build_scanner_group_spec,
     load_scan_script,
+    min_scan_timeout_seconds,
     per_image_timeout_seconds,
 )
-from core.settings import Settings, load_settings
+from core.settings import Settings, SettingsError, load_settings
 
 TOKEN = "qualys-token-secret-value"
 CLIENT_ID = "qualys-client-id-value"
@@ -100,6 +101,7 @@ def test_the_contract_variables_are_set() -> None:
     assert env["QSCANNER_MODE"] == "get-report"
     assert env["RESULTS_PREFIX"] == "scan-abc"
     assert env["SCAN_TIMEOUT_PER_IMAGE"] == str(spec.per_image_timeout_seconds)
+    assert (env["QSCANNER_REPORT_FORMATS"], env["QSCANNER_SBOM_FORMAT"]) == ("sarif,json", "spdx")
     assert not {"QSCANNER_DOWNLOAD_URL", "QSCANNER_SHA256", "POLICY_TAGS", "AZURE_CLIENT_ID"} & set(env)
     assert spec.images == tuple(IMAGES)
 
@@ -182,6 +184,7 @@ def test_an_environment_variable_holds_exactly_one_value() -> None:
 @pytest.mark.parametrize(
     ("scan_timeout", "count", "expected"),
     [(1800, 1, 1490), (1800, 3, 490), (1800, 10, 140), (600, 1, 470), (60, 1, 38), (60, 10, MIN_PER_IMAGE_SECONDS)],
+    # without a minimum given: the old 30 s floor
 )
 def test_per_image_timeout_is_a_fair_share(scan_timeout: int, count: int, expected: int) -> None:
     assert per_image_timeout_seconds(scan_timeout, count) == expected
@@ -196,8 +199,59 @@ def test_per_image_limits_fit_the_scan_timeout_unless_the_floor_applies(scan_tim
 
 
 def test_the_spec_uses_the_group_timeout_from_settings() -> None:
-    spec = build(make_settings(SCAN_TIMEOUT="900"))
-    assert spec.per_image_timeout_seconds == per_image_timeout_seconds(900, len(IMAGES))
+    spec = build(make_settings(SCAN_TIMEOUT="900", SCAN_TIMEOUT_PER_IMAGE="60"))
+    assert spec.per_image_timeout_seconds == per_image_timeout_seconds(900, len(IMAGES)) == 350
+
+
+def test_the_per_image_setting_is_a_floor_and_the_default_fits_a_large_image() -> None:
+    assert build(make_settings()).per_image_timeout_seconds == 740  # (1800 - 300 - 2 * 10) // 2, above 600
+    single = build(make_settings(), images=IMAGES[:1])
+    assert single.per_image_timeout_seconds == 1490  # a smaller group gets its larger share
+    assert per_image_timeout_seconds(600, 10, minimum=600) == 600
+
+
+def test_format_settings_reach_the_scanner() -> None:
+    spec = build(
+        make_settings(QSCANNER_REPORT_FORMATS="SARIF", QSCANNER_SBOM_FORMAT="none", QSCANNER_VERSION="v4.9.1-3")
+    )
+    env = plain_env(spec)
+    assert (env["QSCANNER_REPORT_FORMATS"], env["QSCANNER_SBOM_FORMAT"], env["QSCANNER_VERSION"]) == (
+        "sarif",
+        "none",
+        "4.9.1-3",
+    )
+
+
+@given(st.integers(min_value=30, max_value=3000), st.integers(min_value=1, max_value=60))
+def test_the_least_scan_timeout_is_exactly_enough(per_image: int, count: int) -> None:
+    needed = min_scan_timeout_seconds(per_image, count)
+    assert per_image_timeout_seconds(needed, count, minimum=0) >= per_image
+    assert per_image_timeout_seconds(needed - 1, count, minimum=0) < per_image
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"SCAN_TIMEOUT": "1519"}, "SCAN_TIMEOUT: must be at least 1520 s"),
+        ({"MAX_IMAGES_PER_SCANNER_GROUP": "10"}, "SCAN_TIMEOUT: must be at least 6400 s"),
+        ({"SCAN_TIMEOUT_PER_IMAGE": "1000"}, "SCAN_TIMEOUT: must be at least 2320 s"),
+        ({"SCAN_TIMEOUT_PER_IMAGE": "29"}, "SCAN_TIMEOUT_PER_IMAGE"),
+        ({"QSCANNER_REPORT_FORMATS": "table,gitlab"}, "QSCANNER_REPORT_FORMATS: must hold sarif or json"),
+        ({"QSCANNER_REPORT_FORMATS": "sarif,pdf"}, "QSCANNER_REPORT_FORMATS"),
+        ({"QSCANNER_SBOM_FORMAT": "json"}, "QSCANNER_SBOM_FORMAT"),
+        ({"QSCANNER_VERSION": "4.8"}, "QSCANNER_VERSION"),
+    ],
+)
+def test_inconsistent_scanner_settings_are_refused_with_a_clear_error(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(SettingsError, match=problem):
+        make_settings(**env)
+
+
+def test_report_formats_without_sarif_or_json_are_fine_in_modes_without_a_report() -> None:
+    assert make_settings(QSCANNER_MODE="inventory-only", QSCANNER_REPORT_FORMATS="table").qscanner_report_formats == (
+        "table",
+    )
+    assert make_settings(SCAN_TIMEOUT="6400", MAX_IMAGES_PER_SCANNER_GROUP="10").scan_timeout == 6400
 
 
 def test_the_app_settings_satisfy_the_scanner_protocol() -> None:

@@ -191,7 +191,7 @@ def test_settings_are_immutable() -> None:
 
 
 def test_event_hub_binding_has_defaults_and_names_bad_variables() -> None:
-    from core.settings import load_event_hub_binding
+    from core.trigger_bindings import load_event_hub_binding
 
     assert load_event_hub_binding({}).model_dump() == {
         "eventhub_name": "deployments",
@@ -206,7 +206,8 @@ def test_event_hub_binding_has_defaults_and_names_bad_variables() -> None:
 
 
 def test_janitor_schedule_is_read_at_indexing_with_its_default() -> None:
-    from core.settings import DEFAULT_JANITOR_SCHEDULE, load_janitor_binding
+    from core.settings import DEFAULT_JANITOR_SCHEDULE
+    from core.trigger_bindings import load_janitor_binding
 
     assert load_janitor_binding({}).janitor_schedule == DEFAULT_JANITOR_SCHEDULE
     assert load_janitor_binding({"JANITOR_SCHEDULE": "0 */5 * * * *"}).janitor_schedule == "0 */5 * * * *"
