@@ -83,7 +83,7 @@ def seed_cache(stack: DemoStack, seeds: list[CacheSeed]) -> None:
         behaviour = ScanBehaviour.model_validate({"result": result, "vulnerabilities": seed.vulnerabilities})
         outcome = ImageOutcome(0, canonical, result, EXIT_CODES[result], scanned_at, scanned_at, behaviour, None)
         blob = reports.upload_blob(
-            f"{image_key(canonical)}/{SEED_INSTANCE_ID}/report.json",
+            f"{image_key(canonical)}/{SEED_INSTANCE_ID}/report.sarif.json",  # the SARIF the scanner would write
             json.dumps(report_document(outcome)).encode(),
             overwrite=True,
         )
