@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from devhost import clock as clock_mod
+from devhost import history as h
 from devhost.engine import DurableEngine
 from devhost.event_grid import EVENT_GRID_PATH, deliver, event_grid_value
 from devhost.functions import load_app
@@ -147,3 +148,17 @@ def test_webhook_validation_and_bad_requests(hosted: tuple[DevHostServer, Durabl
     assert garbled.status_code == 400
     assert probe.SEEN == []
     assert json.loads(json.dumps(_event("x")))["metadataVersion"] == "1"
+
+
+def test_an_event_nobody_waits_for_is_buffered_and_changes_nothing(hosted: tuple[DevHostServer, DurableEngine]) -> None:
+    server, engine = hosted
+    engine.start_new("ignorer", "i1")
+    engine.run_until(clock_mod.current().now(), timeout=TIMEOUT)
+
+    assert deliver(server, "grid", [_event("/b/i1")]).succeeded
+    engine.run_until_idle(timeout=TIMEOUT)
+
+    status = engine.get_status("i1")
+    assert status is not None and (status["runtimeStatus"], status["output"]) == ("Completed", "done")
+    kinds = [event["EventType"] for event in engine.history("i1")]
+    assert kinds.count(h.EventType.EVENT_RAISED) == 1 and kinds.count(h.EventType.TIMER_FIRED) == 1
