@@ -111,10 +111,10 @@ def storage_account_name(
         if found:
             return found.group(1).lower()
     if blob_service_uri:
-        host = (urlsplit(blob_service_uri).hostname or "").lower()
-        label = host.split(".", 1)[0]
-        if host.endswith(".blob.core.windows.net") and re.fullmatch(r"[a-z0-9]{3,24}", label):
-            return label
+        labels = (urlsplit(blob_service_uri).hostname or "").lower().split(".")
+        # https://<account>.blob.<cloud suffix>/ (core.windows.net, core.chinacloudapi.cn, ...)
+        if len(labels) > 3 and labels[1] == "blob" and re.fullmatch(r"[a-z0-9]{3,24}", labels[0]):
+            return labels[0]
     return None
 
 

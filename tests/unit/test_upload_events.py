@@ -160,6 +160,8 @@ def test_owner_of_prefix_and_account_names() -> None:
     azurite = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=k;BlobEndpoint=http://127.0.0.1/x;"
     assert storage_account_name(None, azurite) == "devstoreaccount1"
     assert storage_account_name(None, None, "https://acct02.blob.core.windows.net/") == "acct02"
+    assert storage_account_name(None, None, "https://acct03.blob.core.chinacloudapi.cn") == "acct03"
+    assert storage_account_name(None, None, "https://blob.core.windows.net/") is None
     assert storage_account_name(None, "UseDevelopmentStorage=true", "https://example.com/") is None
 
 
