@@ -164,7 +164,6 @@ def _result(image: str, status: str, **counts: int) -> ImageResult:
     )
 
 
-
 def _sent(counts: dict[str, int]) -> dict[str, int]:
     """The e-mail and webhook counts (the answer also has teams, slack, suppressed and queued)."""
     return {channel: counts[channel] for channel in ("email", "webhook")}
