@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,3 +139,16 @@ def test_chat_urls_are_https_secrets_and_digest_windows_divide_the_day() -> None
     with pytest.raises(SettingsError, match="ALERT_DIGEST_MINUTES"):
         load_settings({**BASE_ENV, "ALERT_DIGEST_MINUTES": "7"})
     assert load_settings({**BASE_ENV, "ALERT_DIGEST_MINUTES": "120"}).alert_digest_minutes == 120
+
+
+def test_the_documented_receiver_snippet_verifies_the_signature() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text(encoding="utf-8")
+    section = doc.split("### Verifying the webhook signature", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/results.md", "exec"), namespace)  # noqa: S102 - our own documentation's snippet
+    body = b'{"event":"scan.digest"}'
+    header = signature("k", body, 1_700_000_000)
+    assert namespace["verify"](b"k", body, header, now=1_700_000_010)
+    assert not namespace["verify"](b"k", body, header, now=1_700_000_000 + 301)
+    assert not namespace["verify"](b"k", body + b"x", header, now=1_700_000_010)
