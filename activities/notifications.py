@@ -130,7 +130,7 @@ def _send_all(
         try:
             send(settings, alert, tls_context=tls_context)
         except (NotificationError, smtplib.SMTPException, OSError) as error:
-            log.warning("%s alert %s failed: %s", channel, alert.instance_id, type(error).__name__)
+            log.warning("%s alert for %s failed: %s", channel, alert.instance_id, type(error).__name__)
             failures.append(f"{channel}: {error if isinstance(error, NotificationError) else type(error).__name__}")
             continue
         mark(alert.instance_id, channel)
