@@ -159,7 +159,7 @@ def _check(store: AlertStore, result: ImageResult, threshold: Severity) -> _Chec
     if summary is None:
         return _Checked(result, key, None, (), False)
     return _Checked(
-        result, key, findings_fingerprint(result, summary, threshold), findings_at_or_above(summary, threshold), False
+        result, key, findings_fingerprint(summary, threshold), findings_at_or_above(summary, threshold), False
     )
 
 
@@ -239,10 +239,13 @@ def _digest_alert(settings: Settings, digest_id: str, entries: list[PendingEntry
 def _claim_new(store: AlertStore, rows: list[TableEntity]) -> str | None:
     """Open a digest over the unclaimed entries (its id from their keys: a rerun opens the same one)."""
     unclaimed = sorted(
-        str(r["RowKey"]) for r in rows if str(r["RowKey"]).startswith(PENDING_PREFIX) and not r.get("digest")
+        f"{r['RowKey']} {r.get('scans', '')}"
+        for r in rows
+        if str(r["RowKey"]).startswith(PENDING_PREFIX) and not r.get("digest")
     )
     if not unclaimed:
         return None
+    # The scans are part of the id: the same image and failure queued again in a later window is a new digest.
     digest_id = DIGEST_ID_PREFIX + hashlib.sha256("\n".join(unclaimed).encode()).hexdigest()[:24]
     store.set_header(digest_id, STATE_OPEN)
     return digest_id

@@ -125,13 +125,13 @@ def _hash(parts: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:FINGERPRINT_CHARS]
 
 
-def findings_fingerprint(result: ImageResult, summary: ReportSummary, threshold: Severity) -> str:
+def findings_fingerprint(summary: ReportSummary, threshold: Severity) -> str:
     """The fingerprint of an image's findings at or above the threshold: per QID its severity and whether a fixed
     version is known, plus the per-severity counts at or above it (the summary keeps only the worst QIDs, so a
     change among the others shows in the counts).
     """
     counts = summary.vulnerabilities
-    parts = [f"status:{result.status}", f"threshold:{threshold.value}"]
+    parts = [f"threshold:{threshold.value}"]  # not the status: a cached result of the same report is no news
     parts += [f"count:{s.value}:{counts.of(s)}" for s in SEVERITIES_WORST_FIRST if _at_or_above(s, threshold)]
     for finding in sorted(findings_at_or_above(summary, threshold), key=lambda f: f.qid):
         fixable = any(p.fixed_version for p in finding.packages)

@@ -139,3 +139,24 @@ def test_a_wave_makes_one_digest_per_channel_and_a_failed_channel_is_resent_alon
 
     later = send_notifications(settings, _scan(settings, "scan-w9", "redis:7.4", "cache", CRITICAL=1), store)
     assert later["suppressed"] == 1 and flush_digests(settings, store) == []  # already alerted: no new digest
+
+
+def test_failures_alert_once_per_reason_within_a_window_and_again_in_the_next(
+    azurite: Azurite, smtp_server: SmtpServer, receiver: Receiver, client_tls: ssl.SSLContext
+) -> None:
+    settings = _settings(azurite, smtp_server, receiver, ALERT_DIGEST_MINUTES="5", ALERTS_TABLE="alertsfail")
+    store = AlertStore(settings)
+
+    def failed(instance_id: str) -> NotifyRequest:
+        result = ImageResult.model_validate(
+            {"image": "docker.io/acme/payments:5.2.0", "status": "failed", "reason": "the scanner exited 9"}
+        )
+        return NotifyRequest(instance_id=instance_id, event=None, results=[result])
+
+    assert send_notifications(settings, failed("scan-f1"), store)["queued"] == 1
+    assert send_notifications(settings, failed("scan-f2"), store)["suppressed"] == 1  # same reason, same window
+    assert len(flush_digests(settings, store, tls_context=client_tls)) == 1
+    assert send_notifications(settings, failed("scan-f3"), store)["queued"] == 1  # a new window alerts again
+    assert len(flush_digests(settings, store, tls_context=client_tls)) == 1
+    assert len(smtp_server.messages) == len(receiver.posts) == 2
+    assert alert_counts(settings) == {"suppressed_findings": 1, "digests": 2}
