@@ -71,6 +71,11 @@ def _text_of(block: dict[str, Any], key: str = "text") -> str:
     return str(text.get("text", "")) if isinstance(text, dict) else ""
 
 
+def _plain_text(block: dict[str, Any]) -> bool:
+    text = block.get("text")
+    return isinstance(text, dict) and text.get("type") == "plain_text"
+
+
 def check_slack(body: bytes) -> None:
     """Raise `Refused` unless `body` is an incoming-webhook message within Block Kit's limits."""
     if len(body) > SLACK_MAX_BYTES:
@@ -94,10 +99,7 @@ def check_slack(body: bytes) -> None:
             or (kind == "section" and not _text_of(block) and not fields)
             or len(fields) > SLACK_MAX_FIELDS
             or any(len(str(f.get("text", ""))) > SLACK_FIELD_CHARS for f in fields)
-            or (
-                kind == "header"
-                and (len(_text_of(block)) > SLACK_HEADER_CHARS or block["text"].get("type") != "plain_text")
-            )
+            or (kind == "header" and (len(_text_of(block)) > SLACK_HEADER_CHARS or not _plain_text(block)))
             or (kind == "context" and not 0 < len(block.get("elements") or []) <= SLACK_MAX_CONTEXT_ELEMENTS)
         )
         if too_long:
