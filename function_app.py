@@ -10,6 +10,7 @@ from activities.results_store import results_blueprint
 from entities.aci_quota import bp as aci_quota_bp
 from entities.image_lease import bp as image_lease_bp
 from orchestrators.scan_deployment import bp as scan_deployment_bp
+from starters.alert_digest import bp as alert_digest_bp
 from starters.eventhub_starter import bp as eventhub_starter_bp
 from starters.http_api import bp as http_api_bp
 from starters.janitor import bp as janitor_bp
@@ -28,3 +29,4 @@ app.register_functions(notifications_blueprint)
 app.register_functions(http_api_bp)
 app.register_functions(janitor_bp)
 app.register_functions(upload_events_bp)
+app.register_functions(alert_digest_bp)

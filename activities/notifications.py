@@ -1,57 +1,87 @@
-"""One alert per scan: a plain-text e-mail over SMTP (STARTTLS) and/or a signed JSON webhook, sent at most once each."""
+"""Alerts: one per scan, or one digest per window (ALERT_DIGEST_MINUTES), never twice for the same findings.
+
+Channels: e-mail (activities/notify_email.py), the signed webhook, Teams and Slack (activities/notify_http.py); the
+messages are built in core/alerts.py and core/alert_cards.py; the alerts table in activities/notify_store.py.
+
+With ALERT_DIGEST_MINUTES 0 the activity sends the scan's alert on every channel at once (at most once per channel
+and scan). Otherwise it queues each image in the alerts table and the `alert_digest` timer (starters/alert_digest.py)
+sends one digest per window and channel. Either way an image whose findings at or above the threshold have the same
+fingerprint as its last alert is left out (counted as suppressed); a failure is alerted again only with another
+reason, or in a later window. The orchestrator's call is unchanged: same activity, same input.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import hmac
-import http.client
-import json
 import logging
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import formatdate
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
 import azure.durable_functions as df
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceModifiedError
+from azure.data.tables import TableEntity
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities import names
 from activities.activity_registry import activity_registrar, validated
-from activities.storage_clients import clients_for
-from core.report import NO_REPORT_STATUSES, ImageResult, Severity, needs_notification
+from activities.notify_email import NotificationError, message_id, send_email
+from activities.notify_http import IDEMPOTENCY_HEADER, send_slack, send_teams, send_webhook
+from activities.notify_store import (
+    HEADER_PREFIX,
+    PENDING_PREFIX,
+    STATE_OPEN,
+    STATE_SENDING,
+    STATE_SENT,
+    AlertStore,
+    PendingEntry,
+)
+from core.alerts import (
+    LEGACY_SIGNATURE_HEADER,
+    SIGNATURE_HEADER,
+    Alert,
+    Deployment,
+    attention_of,
+    deployment_of,
+    failure_fingerprint,
+    findings_at_or_above,
+    findings_fingerprint,
+    is_failure,
+    render_json,
+    render_text,
+)
+from core.naming import image_key
+from core.report import Finding, ImageResult, Severity
 from core.results import MAX_IMAGES, InstanceId
-from core.setting_types import is_loopback
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-EMAIL_CHANNEL = "email"
-WEBHOOK_CHANNEL = "webhook"
-IMPLICIT_TLS_PORT = 465
-NO_REPORT_NOTE = " (this QSCANNER_MODE writes no vulnerability report)"
-SMTP_TIMEOUT_SECONDS = 20
-WEBHOOK_TIMEOUT_SECONDS = 10
-MAX_WEBHOOK_RESPONSE_BYTES = 64 * 1024
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-SIGNATURE_HEADER = "X-QScanner-Signature-256"
-EVENT_HEADER = "X-QScanner-Event"
-WEBHOOK_EVENT = "scan.alert"
-MESSAGE_ID_DOMAIN = "qscanner.invalid"
-LEDGER_ROW_PREFIX = "notified-"
-USER_AGENT = "aci-image-scanner/0.1 (+notifications)"
-TARGET_EVENT_KEY = "event"
-DEPLOYMENT_ID_KEY = "resource_id"
-
-
-class NotificationError(RuntimeError):
-    """A channel failed; raised after every channel was tried, so the orchestrator's retry options retry it."""
+EMAIL_CHANNEL, WEBHOOK_CHANNEL, TEAMS_CHANNEL, SLACK_CHANNEL = "email", "webhook", "teams", "slack"
+CHANNELS = (EMAIL_CHANNEL, WEBHOOK_CHANNEL, TEAMS_CHANNEL, SLACK_CHANNEL)
+SUPPRESSED_KEY, QUEUED_KEY = "suppressed", "queued"
+DIGEST_ID_PREFIX = "digest-"
+TableSentLedger = AlertStore  # the name the per-scan ledger had
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "LEGACY_SIGNATURE_HEADER",
+    "SIGNATURE_HEADER",
+    "Alert",
+    "AlertStore",
+    "Deployment",
+    "NotificationError",
+    "NotifyRequest",
+    "TableSentLedger",
+    "build_alert",
+    "flush_digests",
+    "message_id",
+    "render_json",
+    "render_text",
+    "send_email",
+    "send_notifications",
+]
 
 
 class NotifyRequest(BaseModel):
@@ -65,229 +95,36 @@ class NotifyRequest(BaseModel):
     threshold: Severity | None = None
 
 
-class Deployment(BaseModel):
-    """The parts of a `core.events.DeploymentEvent` an alert shows."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    kind: str = "deployment"
-    name: str = "?"
-    resource_group: str = "?"
-    subscription_id: str = "?"
-    resource_id: str | None = None
-    event_time: datetime | None = None
-
-
-class SentLedger(Protocol):
-    """Remembers which channels already delivered a scan's alert, so a redelivered activity does not spam."""
-
-    def already_sent(self, instance_id: str, channel: str) -> bool: ...
-
-    def mark_sent(self, instance_id: str, channel: str) -> None: ...
-
-
-class TableSentLedger:
-    """The ledger as rows `notified-<channel>` in the scan's partition of the scans table."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._table = clients_for(settings).table(settings.scans_table)
-
-    def already_sent(self, instance_id: str, channel: str) -> bool:
-        try:
-            self._table.get_entity(instance_id, LEDGER_ROW_PREFIX + channel)
-        except ResourceNotFoundError:
-            return False
-        return True
-
-    def mark_sent(self, instance_id: str, channel: str) -> None:
-        row = {"PartitionKey": instance_id, "RowKey": LEDGER_ROW_PREFIX + channel, "sent_at": datetime.now(UTC)}
-        with contextlib.suppress(ResourceExistsError):
-            self._table.create_entity(row)
-
-
-@dataclass(frozen=True)
-class Alert:
-    """What one scan's alert says, rendered for both channels."""
-
-    instance_id: str
-    deployment: Deployment | None
-    threshold: Severity
-    attention: list[ImageResult]
-    others: list[ImageResult]
-
-    @property
-    def title(self) -> str:
-        where = f"{self.deployment.kind} {self.deployment.name}" if self.deployment else "manual scan"
-        return f"[QScanner] {len(self.attention)} image(s) need attention in {where}"
-
-
 def build_alert(request: NotifyRequest, threshold: Severity) -> Alert | None:
-    """The alert for a scan, None when no image needs notification."""
-    attention = [r for r in request.results if needs_notification(r, threshold)]
+    """The scan's alert before deduplication, None when no image needs notification."""
+    attention, others = attention_of(request.results, threshold)
     if not attention:
         return None
-    others = [r for r in request.results if not needs_notification(r, threshold)]
     return Alert(request.instance_id, deployment_of(request.event), threshold, attention, others)
 
 
-def deployment_of(event: dict[str, Any] | None) -> Deployment | None:
-    """The deployment in a scan target (`{"kind": "deployment", "event": {...}}`) or a bare DeploymentEvent.
-
-    None for a manual image scan (`{"kind": "image", ...}`) or no event.
-    """
-    if not event:
-        return None
-    inner = event.get(TARGET_EVENT_KEY)
-    candidate = inner if isinstance(inner, dict) else event
-    return Deployment.model_validate(candidate) if DEPLOYMENT_ID_KEY in candidate else None
-
-
-def _image_lines(result: ImageResult, threshold: Severity) -> list[str]:
-    counts = result.vulnerabilities
-    worst = result.worst_severity or counts.worst
-    status = f"{result.status}, worst finding {worst.value if worst else 'none'} (threshold {threshold.value})"
-    lines = [f"  {result.image}", f"    status:   {status}"]
-    lines.append(
-        f"    findings: CRITICAL {counts.CRITICAL}, HIGH {counts.HIGH}, MEDIUM {counts.MEDIUM}, LOW {counts.LOW}"
-    )
-    for label, value in (("digest", result.digest), ("report", result.report), ("log", result.log)):
-        if value:
-            lines.append(f"    {label + ':':<9} {value}")
-    if result.reason:
-        lines.append(f"    reason:   {result.reason}")
-    return lines
-
-
-def render_text(alert: Alert) -> str:
-    """The plain-text body of the alert e-mail."""
-    lines = ["QScanner found container images that need attention.", ""]
-    if alert.deployment:
-        d = alert.deployment
-        lines += [
-            f"Deployment: {d.kind} {d.name} (resource group {d.resource_group}, subscription {d.subscription_id})",
-            f"Resource:   {d.resource_id or '?'}",
-            f"Event time: {d.event_time.isoformat() if d.event_time else '?'}",
-        ]
-    lines += [f"Scan:       {alert.instance_id}", f"Threshold:  {alert.threshold.value}", ""]
-    lines.append(f"Needs attention ({len(alert.attention)} of {len(alert.attention) + len(alert.others)} images):")
-    for result in alert.attention:
-        lines += ["", *_image_lines(result, alert.threshold)]
-    if alert.others:
-        lines += ["", "Other images (nothing at or above the threshold):"]
-        lines += [
-            f"  {r.image}: {r.status}{NO_REPORT_NOTE if r.status in NO_REPORT_STATUSES else ''}" for r in alert.others
-        ]
-    lines += ["", "--", "Sent once per scan by the ACI image scanner. Reports are in the scan-reports container."]
-    return "\n".join(lines) + "\n"
-
-
-def render_json(alert: Alert, sent_at: datetime) -> bytes:
-    """The webhook body (UTF-8 JSON)."""
-    document = {
-        "event": WEBHOOK_EVENT,
-        "idempotency_key": alert.instance_id,
-        "instance_id": alert.instance_id,
-        "sent_at": sent_at.isoformat(),
-        "threshold": alert.threshold.value,
-        "deployment": alert.deployment.model_dump(mode="json") if alert.deployment else None,
-        "images": [{**r.model_dump(mode="json"), "needs_attention": True} for r in alert.attention]
-        + [{**r.model_dump(mode="json"), "needs_attention": False} for r in alert.others],
-    }
-    return json.dumps(document, separators=(",", ":")).encode()
-
-
-def message_id(instance_id: str) -> str:
-    """The stable Message-ID of a scan's alert: a resent alert is recognisably the same message."""
-    return f"<{instance_id}@{MESSAGE_ID_DOMAIN}>"
-
-
-def send_email(settings: Settings, alert: Alert, *, tls_context: ssl.SSLContext | None = None) -> None:
-    """Send the alert to NOTIFICATION_EMAIL; STARTTLS unless disabled; credentials only over TLS (or loopback)."""
-    if not settings.smtp_host or not settings.smtp_from:
-        raise NotificationError("SMTP_HOST and SMTP_FROM are required to send e-mail")
-    message = EmailMessage()
-    message["Subject"] = alert.title
-    message["From"] = settings.smtp_from
-    message["To"] = ", ".join(settings.notification_email)
-    message["Date"] = formatdate(localtime=False, usegmt=True)
-    message["Message-ID"] = message_id(alert.instance_id)
-    message["X-QScanner-Instance"] = alert.instance_id
-    message.set_content(render_text(alert))
-    context = tls_context or ssl.create_default_context()
-    implicit_tls = settings.smtp_port == IMPLICIT_TLS_PORT
-    smtp_class = smtplib.SMTP_SSL if implicit_tls else smtplib.SMTP
-    kwargs: dict[str, Any] = {"context": context} if implicit_tls else {}
-    with smtp_class(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS, **kwargs) as smtp:
-        smtp.ehlo()
-        encrypted = implicit_tls
-        if settings.smtp_starttls and not implicit_tls:
-            smtp.starttls(context=context)
-            smtp.ehlo()
-            encrypted = True
-        if settings.smtp_username and settings.smtp_password:
-            if not encrypted and not is_loopback(settings.smtp_host):
-                raise NotificationError("refusing to send SMTP credentials without TLS")
-            smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
-        smtp.send_message(message)
-
-
-def send_webhook(settings: Settings, alert: Alert, *, tls_context: ssl.SSLContext | None = None) -> None:
-    """POST the alert as JSON; HMAC-SHA256 signature when a secret is set; any non-2xx answer raises."""
-    if settings.notify_webhook_url is None:
-        raise NotificationError("NOTIFY_WEBHOOK_URL is not set")
-    body = render_json(alert, datetime.now(UTC))
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        IDEMPOTENCY_HEADER: alert.instance_id,
-        EVENT_HEADER: WEBHOOK_EVENT,
-    }
-    if settings.notify_webhook_secret is not None:
-        key = settings.notify_webhook_secret.get_secret_value().encode()
-        headers[SIGNATURE_HEADER] = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-    url = urlsplit(settings.notify_webhook_url.get_secret_value())
-    target = url.path or "/"
-    if url.query:
-        target += "?" + url.query
-    connection: http.client.HTTPConnection
-    if url.scheme == "https":
-        context = tls_context or ssl.create_default_context()
-        connection = http.client.HTTPSConnection(url.netloc, timeout=WEBHOOK_TIMEOUT_SECONDS, context=context)
-    else:
-        connection = http.client.HTTPConnection(url.netloc, timeout=WEBHOOK_TIMEOUT_SECONDS)
-    try:
-        connection.request("POST", target, body=body, headers=headers)
-        response = connection.getresponse()
-        response.read(MAX_WEBHOOK_RESPONSE_BYTES)
-    except OSError as error:
-        raise NotificationError(f"webhook unreachable: {type(error).__name__}") from None
-    finally:
-        connection.close()
-    if not 200 <= response.status < 300:
-        raise NotificationError(f"webhook answered {response.status}")
-
-
-def send_notifications(
-    settings: Settings, request: NotifyRequest, ledger: SentLedger, *, tls_context: ssl.SSLContext | None = None
-) -> dict[str, int]:
-    """Alert once per scan on every configured channel; returns how many messages stand sent per channel (0 or 1).
-
-    Every channel is tried before a failure is raised; a channel that already delivered this scan's alert (an
-    activity redelivered or retried) is not sent again.
-    """
-    counts = {EMAIL_CHANNEL: 0, WEBHOOK_CHANNEL: 0}
-    alert = build_alert(request, Severity(request.threshold or settings.notify_severity_threshold))
-    if alert is None:
-        return counts
-    channels: Sequence[tuple[str, bool, Any]] = (
+def _channels(settings: Settings) -> list[tuple[str, Callable[..., None]]]:
+    configured = (
         (EMAIL_CHANNEL, bool(settings.notification_email), send_email),
         (WEBHOOK_CHANNEL, settings.notify_webhook_url is not None, send_webhook),
+        (TEAMS_CHANNEL, settings.notify_teams_url is not None, send_teams),
+        (SLACK_CHANNEL, settings.notify_slack_url is not None, send_slack),
     )
+    return [(channel, send) for channel, on, send in configured if on]
+
+
+def _send_all(
+    settings: Settings,
+    alert: Alert,
+    sent: Callable[[str, str], bool],
+    mark: Callable[[str, str], None],
+    tls_context: ssl.SSLContext | None,
+) -> dict[str, int]:
+    """Every configured channel once per alert id; every channel is tried before a failure is raised."""
+    counts = dict.fromkeys(CHANNELS, 0)
     failures: list[str] = []
-    for channel, configured, send in channels:
-        if not configured:
-            continue
-        if ledger.already_sent(alert.instance_id, channel):
+    for channel, send in _channels(settings):
+        if sent(alert.instance_id, channel):
             counts[channel] = 1
             continue
         try:
@@ -296,11 +133,174 @@ def send_notifications(
             log.warning("%s alert for %s failed: %s", channel, alert.instance_id, type(error).__name__)
             failures.append(f"{channel}: {error if isinstance(error, NotificationError) else type(error).__name__}")
             continue
-        ledger.mark_sent(alert.instance_id, channel)
+        mark(alert.instance_id, channel)
         counts[channel] = 1
     if failures:
         raise NotificationError("; ".join(failures))
     return counts
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """One image that needs attention: its key, fingerprint (None: not comparable) and new findings."""
+
+    result: ImageResult
+    key: str
+    fingerprint: str | None
+    findings: tuple[Finding, ...]
+    failure: bool
+
+
+def _check(store: AlertStore, result: ImageResult, threshold: Severity) -> _Checked:
+    key = image_key(result.image, result.digest)
+    if is_failure(result):
+        return _Checked(result, key, failure_fingerprint(result), (), True)
+    summary = store.report_summary(result)
+    if summary is None:
+        return _Checked(result, key, None, (), False)
+    return _Checked(
+        result, key, findings_fingerprint(summary, threshold), findings_at_or_above(summary, threshold), False
+    )
+
+
+def _already_alerted(store: AlertStore, item: _Checked, instance_id: str) -> bool:
+    """The image's findings are those of its last alert, from another scan (a retry of the same scan is not)."""
+    if item.failure or item.fingerprint is None:
+        return False
+    last = store.last_alerted(item.key)
+    return last is not None and last[0] == item.fingerprint and last[1] != instance_id
+
+
+def send_notifications(
+    settings: Settings, request: NotifyRequest, store: AlertStore, *, tls_context: ssl.SSLContext | None = None
+) -> dict[str, int]:
+    """Alert (or queue for the digest) what is new in a scan; returns messages per channel (0 or 1), `suppressed`
+    (image results left out as already alerted) and `queued` (entries added to the digest queue).
+    """
+    counts = dict.fromkeys((*CHANNELS, SUPPRESSED_KEY, QUEUED_KEY), 0)
+    threshold = Severity(request.threshold or settings.notify_severity_threshold)
+    alert = build_alert(request, threshold)
+    if alert is None:
+        return counts
+    instance_id = request.instance_id
+    workload = alert.deployment.workload if alert.deployment else f"manual scan {instance_id}"
+    fresh: list[_Checked] = []
+    for result in alert.attention:
+        item = _check(store, result, threshold)
+        repeated = _already_alerted(store, item, instance_id)
+        if settings.alert_digest_minutes:
+            anonymous = hashlib.sha256(instance_id.encode()).hexdigest()[:16]
+            row_key = f"{PENDING_PREFIX}{item.key}-{item.fingerprint or 'scan-' + anonymous}"
+            entry = PendingEntry(row_key, result, item.findings)
+            new = store.enqueue(entry, workload, instance_id, create=not repeated)
+            if new and not repeated:
+                counts[QUEUED_KEY] += 1
+                if item.fingerprint and not item.failure:
+                    store.record_alerted(item.key, item.fingerprint, instance_id, result.image)
+                continue
+        elif not repeated:
+            fresh.append(item)
+            continue
+        counts[SUPPRESSED_KEY] += 1
+        store.record_suppressed(instance_id, item.key, result.image, "window" if not repeated else "same findings")
+    if not fresh:
+        return counts
+    scan_alert = Alert(
+        instance_id,
+        alert.deployment,
+        threshold,
+        [item.result for item in fresh],
+        alert.others,
+        workloads={item.result.image: (workload,) for item in fresh},
+        findings={item.result.image: item.findings for item in fresh if item.findings},
+        suppressed=counts[SUPPRESSED_KEY],
+    )
+    counts |= _send_all(settings, scan_alert, store.already_sent, store.mark_sent, tls_context)
+    for item in fresh:
+        if item.fingerprint and not item.failure:
+            store.record_alerted(item.key, item.fingerprint, instance_id, item.result.image)
+    return counts
+
+
+def _digest_alert(settings: Settings, digest_id: str, entries: list[PendingEntry]) -> Alert:
+    entries = sorted(entries, key=lambda e: (e.result.image, e.row_key))
+    return Alert(
+        digest_id,
+        None,
+        Severity(settings.notify_severity_threshold),
+        [e.result for e in entries],
+        [],
+        workloads={e.result.image: tuple(e.workloads) for e in entries},
+        findings={e.result.image: e.findings for e in entries if e.findings},
+        scans=tuple(sorted({scan for e in entries for scan in e.scans})),
+    )
+
+
+def _claim_new(store: AlertStore, rows: list[TableEntity]) -> str | None:
+    """Open a digest over the unclaimed entries (its id from their keys: a rerun opens the same one)."""
+    unclaimed = sorted(
+        f"{r['RowKey']} {r.get('scans', '')}"
+        for r in rows
+        if str(r["RowKey"]).startswith(PENDING_PREFIX) and not r.get("digest")
+    )
+    if not unclaimed:
+        return None
+    # The scans are part of the id: the same image and failure queued again in a later window is a new digest.
+    digest_id = DIGEST_ID_PREFIX + hashlib.sha256("\n".join(unclaimed).encode()).hexdigest()[:24]
+    store.set_header(digest_id, STATE_OPEN)
+    return digest_id
+
+
+def _send_digest(
+    settings: Settings, store: AlertStore, digest_id: str, state: str, tls_context: ssl.SSLContext | None
+) -> dict[str, int]:
+    if state == STATE_OPEN:  # claim what is waiting, then no more: what a channel got must not grow afterwards
+        for row in store.queue_rows():
+            if str(row["RowKey"]).startswith(PENDING_PREFIX) and not row.get("digest"):
+                try:
+                    store.claim(row, digest_id)
+                except ResourceModifiedError:
+                    log.info("alert digest: %s changed while claimed; it waits for the next window", row["RowKey"])
+        store.set_header(digest_id, STATE_SENDING)
+    claimed = [r for r in store.queue_rows() if r.get("digest") == digest_id]
+    entries = [PendingEntry.from_row(r) for r in claimed]
+    counts = dict.fromkeys(CHANNELS, 0)
+    if entries:
+        counts = _send_all(
+            settings,
+            _digest_alert(settings, digest_id, entries),
+            store.digest_sent,
+            store.mark_digest_sent,
+            tls_context,
+        )
+    store.set_header(digest_id, STATE_SENT)
+    for entry in entries:
+        store.delete_row(entry.row_key)
+    log.info("alert digest %s: %d image(s), sent %s", digest_id, len(entries), counts)
+    return counts
+
+
+def flush_digests(settings: Settings, store: AlertStore, *, tls_context: ssl.SSLContext | None = None) -> list[str]:
+    """Send the digest of what is waiting (finishing first any digest a crashed run left); returns the digest ids.
+
+    One run is one window: the timer runs once per ALERT_DIGEST_MINUTES. A channel that fails raises after the
+    others were tried; the digest stays `sending` and the next run sends it to the channels that still lack it.
+    """
+    done: list[str] = []
+    rows = store.queue_rows()
+    unfinished = sorted(
+        (str(r["RowKey"])[len(HEADER_PREFIX) :], str(r.get("state")))
+        for r in rows
+        if str(r["RowKey"]).startswith(HEADER_PREFIX) and r.get("state") in (STATE_OPEN, STATE_SENDING)
+    )
+    for digest_id, state in unfinished:
+        _send_digest(settings, store, digest_id, state, tls_context)
+        done.append(digest_id)
+    new = _claim_new(store, store.queue_rows() if unfinished else rows)
+    if new:
+        _send_digest(settings, store, new, STATE_OPEN, tls_context)
+        done.append(new)
+    return done
 
 
 notifications_blueprint = df.Blueprint()
@@ -309,6 +309,6 @@ activity = activity_registrar(notifications_blueprint)
 
 @activity(names.SEND_NOTIFICATIONS)
 def send_notifications_activity(payload: dict[str, Any]) -> dict[str, int]:
-    """Activity: `NotifyRequest` -> {"email": n, "webhook": n}."""
+    """Activity: `NotifyRequest` -> {"email", "webhook", "teams", "slack": 0/1, "suppressed", "queued": n}."""
     settings = get_settings()
-    return send_notifications(settings, validated(NotifyRequest, payload), TableSentLedger(settings))
+    return send_notifications(settings, validated(NotifyRequest, payload), AlertStore(settings))

@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -33,25 +32,20 @@ from core.options import (
     DEFAULT_SCAN_TIMEOUT_SECONDS,
     QScannerMode,
     ScanOptions,
-    Severity,
 )
 from core.scanner_spec import MIN_PER_IMAGE_SECONDS, QSCANNER_REPORT_FORMATS, scanner_problems
 from core.setting_types import (
     SETTING_NAME,
     BlobContainerName,
     CommaList,
-    EmailAddress,
-    EmailList,
     EventHubEntity,
     Guid,
-    HostName,
     HttpsOnlyUrl,
     LowerStr,
     Ncrontab,
     Printable,
     Problem,
     ResourceGroupName,
-    SecretUrl,
     SettingName,
     StorageConnection,
     TableName,
@@ -63,6 +57,7 @@ from core.setting_types import (
     storage_connection_from_env,
     strip_upper,
 )
+from core.settings_notify import NotificationSettings, notification_problems
 
 QUALYS_POD_GATEWAYS: dict[str, str] = {
     "US1": "https://gateway.qg1.apps.qualys.com",
@@ -142,8 +137,11 @@ def _image_ref(value: str) -> str:
     return parse_image_ref(value).canonical
 
 
-class Settings(BaseModel):
-    """Every setting of the app; field `x_y` is environment variable `X_Y`. Secrets are `SecretStr`."""
+class Settings(NotificationSettings):
+    """Every setting of the app; field `x_y` is environment variable `X_Y`. Secrets are `SecretStr`.
+
+    The notification fields come from `core.settings_notify.NotificationSettings`.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -203,17 +201,6 @@ class Settings(BaseModel):
     resolve_digests: bool = True
     registry_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     allowed_private_registries: Annotated[CommaList, AfterValidator(check_allow_list)] = ()
-    # Notifications
-    notification_email: EmailList = ()
-    notify_severity_threshold: Annotated[Severity, BeforeValidator(strip_upper)] = "HIGH"
-    smtp_host: HostName | None = None
-    smtp_port: int = Field(default=587, ge=1, le=65_535)
-    smtp_username: Printable | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: EmailAddress | None = None
-    smtp_starttls: bool = True
-    notify_webhook_url: SecretUrl | None = None
-    notify_webhook_secret: SecretStr | None = None
     # Event Hub (identity-based: EVENTHUB_CONNECTION names the prefix of <name>__fullyQualifiedNamespace)
     eventhub_name: EventHubEntity = "deployments"
     eventhub_consumer_group: EventHubEntity = "$Default"
@@ -313,6 +300,7 @@ def consistency_problems(settings: Settings) -> list[Problem]:
     if settings.aci_max_cores < settings.scanner_cpu:
         problems.append(("ACI_MAX_CORES", "must be at least SCANNER_CPU (one scanner group's cores)"))
     problems += scanner_problems(settings)
+    problems += notification_problems(settings)
     return problems
 
 

@@ -1,4 +1,4 @@
-"""The trigger bindings' settings, read when the app is indexed: the Event Hub trigger's and the janitor timer's.
+"""The trigger bindings' settings, read when the app is indexed: the Event Hub trigger's and the timers'.
 
 The same variables as in `core.settings.Settings` (and documented there), read apart because decorators run at import.
 """
@@ -9,10 +9,11 @@ import os
 from collections.abc import Mapping
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.setting_types import EventHubEntity, Ncrontab, SettingName
 from core.settings import DEFAULT_EVENTHUB_CONNECTION, DEFAULT_JANITOR_SCHEDULE, SettingsError
+from core.settings_notify import MAX_DIGEST_MINUTES, digest_minutes_problem, digest_schedule
 
 _Binding = TypeVar("_Binding", bound=BaseModel)
 
@@ -58,3 +59,22 @@ class JanitorBinding(BaseModel):
 def load_janitor_binding(environ: Mapping[str, str] | None = None) -> JanitorBinding:
     """The timer's schedule, read when the app is indexed for the same reason as `load_event_hub_binding`."""
     return _load_binding(JanitorBinding, environ)
+
+
+class DigestBinding(BaseModel):
+    """The alert digest timer's window, the same variable as in Settings (validated there too)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    alert_digest_minutes: int = Field(default=0, ge=0, le=MAX_DIGEST_MINUTES)
+
+    @property
+    def schedule(self) -> str:
+        """One run per window; a bad value fails in Settings, which names it, so this falls back to daily."""
+        minutes = self.alert_digest_minutes
+        return digest_schedule(0 if digest_minutes_problem(minutes) else minutes)
+
+
+def load_digest_binding(environ: Mapping[str, str] | None = None) -> DigestBinding:
+    """The digest timer's window, read when the app is indexed for the same reason as `load_event_hub_binding`."""
+    return _load_binding(DigestBinding, environ)

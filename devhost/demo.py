@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from activities.notify_store import alert_counts
 from core.settings import SettingsError
 from devhost.demo_report import (
     ORCHESTRATIONS_FILE,
@@ -97,6 +98,8 @@ def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
         sim_stats=stack.sim_stats(),
         emails=stack.smtp.count,
         webhooks=stack.webhook.count,
+        extra_notifications={"teams": stack.chat_count("teams"), "slack": stack.chat_count("slack")}
+        | alert_counts(stack.settings),
     )
     summary["scheduling"] = _scheduling(stack, driver, records, instances)
     write_json(out / SUMMARY_FILE, summary)
@@ -116,6 +119,8 @@ def _print_results(summary: dict[str, Any], stack: DemoStack, out: Path, failed_
     print(f"reports:        {out / REPORTS_DIR}/*.json (copies: the URLs above end with the run)")
     print(f"e-mails:        {stack.mail_dir}/*.eml ({summary['notifications']['email']})")
     print(f"webhooks:       {stack.webhook_dir}/*.json ({summary['notifications']['webhook']})")
+    for name in stack.chat or {}:
+        print(f"{name + ':':<15} {out / name}/*.json ({summary['notifications'][name]})")
     print(f"logs:           {out / LOG_FILE}")
 
 
@@ -141,6 +146,7 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
                 for delivery in scenario.deliveries:
                     driver.deliver(delivery)
                 driver.finish()
+                driver.flush_digests("the last window")
                 echo(f"all orchestrations finished at +{driver.virtual_elapsed()} virtual time")
             except HarnessError as error:
                 failure = error

@@ -25,6 +25,7 @@ ORCHESTRATION_KEYS = (COMPLETED, FAILED, RUNNING, TERMINATED)
 IMAGE_STATUSES = ("completed", "denied", "uploaded", "inventory", "cached", "failed", "timed_out")
 NOT_AN_OUTCOME = "skipped"
 SUMMARY_FILE = "summary.json"
+NOTIFICATION_KEYS = ("email", "webhook", "teams", "slack", "suppressed_findings", "digests")
 REPORTS_DIR = "reports"
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 ORCHESTRATIONS_FILE = "orchestrations.json"
@@ -167,6 +168,7 @@ def build_summary(
     sim_stats: Mapping[str, Any],
     emails: int,
     webhooks: int,
+    extra_notifications: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """summary.json, exactly in the documented shape (docs/demo.md); scanner counts from the ARM simulator."""
     groups = sim_stats.get("groups", {})
@@ -176,7 +178,8 @@ def build_summary(
         "scans_started": int(sim_stats.get("scans", {}).get("images_started", 0)),
         "scanner_groups": {"created": int(groups.get("created", 0)), "remaining": int(groups.get("remaining", 0))},
         "arm_requests": int(sim_stats.get("total", 0)),
-        "notifications": {"email": emails, "webhook": webhooks},
+        "notifications": {**dict.fromkeys(NOTIFICATION_KEYS, 0), "email": emails, "webhook": webhooks}
+        | dict(extra_notifications or {}),
     }
 
 
@@ -255,5 +258,7 @@ def summary_line(summary: Mapping[str, Any]) -> str:
         f"{sum(orchestrations.values())} orchestrations ({finished or 'none'}); "
         f"{summary['scans_started']} images scanned in {groups['created']} scanner groups "
         f"({groups['remaining']} left); {summary['arm_requests']} ARM requests; "
-        f"{notes['email']} e-mails, {notes['webhook']} webhooks"
+        f"{notes['email']} e-mails, {notes['webhook']} webhooks, {notes.get('teams', 0)} Teams, "
+        f"{notes.get('slack', 0)} Slack, {notes.get('digests', 0)} digests, "
+        f"{notes.get('suppressed_findings', 0)} suppressed"
     )

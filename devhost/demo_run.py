@@ -24,6 +24,7 @@ from devhost.demo_scenario import SEVERITY_NAMES, CacheSeed, Delivery
 from devhost.demo_stack import DemoStack
 from devhost.engine import DurableEngine
 from devhost.orchestration import TERMINAL_STATUSES
+from starters.alert_digest import ALERT_DIGEST_FUNCTION
 from starters.eventhub_starter import EVENTHUB_STARTER_FUNCTION
 
 SEED_INSTANCE_ID = "demo-cache-seed"
@@ -144,6 +145,34 @@ class Driver:
         self._last_delivery = self._started
         self.arrivals: dict[int, float] = {}  # message index -> virtual seconds since the start, when delivered
         self._operations = OperationTracker(stack.settings.scanner_resource_group)
+        self._digest_window = self._window_of(self._started)
+        self.digest_runs = 0
+
+    def _window_of(self, moment: datetime) -> int:
+        """The ALERT_DIGEST_MINUTES window `moment` falls in (0 when digests are off)."""
+        minutes = self.stack.settings.alert_digest_minutes
+        return int(moment.timestamp() // (minutes * 60)) if minutes else 0
+
+    def flush_digests(self, what: str) -> None:
+        """Run the `alert_digest` timer once, as the host does at a window's end (docs/demo.md, "Alert digests")."""
+        if not self.stack.settings.alert_digest_minutes:
+            return
+        response = self.session.post(
+            f"{self.base_url}/admin/functions/{ALERT_DIGEST_FUNCTION}", json={"input": ""}, timeout=HTTP_TIMEOUT_S
+        )
+        if response.status_code != 202:
+            raise HarnessError(f"devhost refused the digest timer ({what}): HTTP {response.status_code}")
+        record = self._wait_invocation(response.headers[INVOCATION_HEADER], f"the digest timer ({what})")
+        self.digest_runs += 1
+        if record.get("status") != "succeeded":
+            self.deliveries.failed.append(f"digest timer ({what}): {record.get('error') or record.get('status')}")
+
+    def _digest_if_window_passed(self) -> None:
+        """Fire the digest timer when the virtual clock crossed a window boundary since it last ran."""
+        window = self._window_of(self.stack.clock.now())
+        if window > self._digest_window:
+            self._digest_window = window
+            self.flush_digests(f"window ending before +{self.virtual_elapsed()}")
 
     def close(self) -> None:
         self.session.close()
@@ -183,6 +212,7 @@ class Driver:
             gap = timedelta(seconds=delivery.after_s or 0)
             # At least a second later than everything before: stored times then order the waves.
             self.stack.clock.advance_to(max(self._last_delivery + gap, self.stack.clock.now() + BARRIER_STEP))
+        self._digest_if_window_passed()
         note = (f" ({delivery.note})" if delivery.note else "") + late
         if redeployed and delivery.after_s is None and delivery.at_s is None:
             note += f" (redeploys {', '.join(redeployed)}: delivered after the earlier scans finished)"
@@ -202,9 +232,9 @@ class Driver:
         if record.get("status") != "succeeded":
             self.deliveries.failed.append(f"message {delivery.index}: {record.get('error') or record.get('status')}")
 
-    def _wait_invocation(self, invocation_id: str, index: int) -> dict[str, Any]:
+    def _wait_invocation(self, invocation_id: str, index: int | str) -> dict[str, Any]:
         while True:
-            self.deadline.remaining(f"the starter handled message {index}")
+            self.deadline.remaining(f"the starter handled message {index}" if isinstance(index, int) else index)
             response = self.session.get(f"{self.base_url}/admin/devhost/invocations", timeout=HTTP_TIMEOUT_S)
             response.raise_for_status()
             record = next((r for r in response.json() if r.get("id") == invocation_id), None)

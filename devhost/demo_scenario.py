@@ -14,7 +14,9 @@ from devhost.armsim.scenario import SCENARIO_DIR_CONTEXT, Scenario
 
 DESCRIPTION_KEY = "description"
 CACHE_KEY = "cache"
-DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY)
+RECEIVERS_KEY = "receivers"
+CHAT_RECEIVERS = ("teams", "slack")
+DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY, RECEIVERS_KEY)
 ENVELOPE_KEYS = frozenset({"body", "after_s", "at_s", "note"})
 MAX_AT_S = 7 * 24 * 3600  # a week of virtual time: far beyond any wave, small enough to catch a unit mistake (ms)
 SeverityName = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
@@ -87,6 +89,8 @@ class DemoScenario:
     deliveries: list[Delivery]
     cache: list[CacheSeed]
     description: str | None
+    receivers: tuple[str, ...] = ()
+    """Chat receivers to start besides SMTP and the webhook: "teams", "slack" (NOTIFY_TEAMS_URL / NOTIFY_SLACK_URL)."""
 
 
 def _is_envelope(item: object) -> bool:
@@ -151,7 +155,12 @@ def parse_scenario(document: object, source: str = "scenario", base_dir: Path | 
         raise ScenarioError(f"{source}: {error}") from None
     if description is not None and not isinstance(description, str):
         raise ScenarioError(f"{source}: {DESCRIPTION_KEY} must be a string")
-    return DemoScenario(sim=sim, deliveries=deliveries, cache=seeds, description=description)
+    receivers = document.get(RECEIVERS_KEY) or []
+    if not isinstance(receivers, list) or any(r not in CHAT_RECEIVERS for r in receivers):
+        raise ScenarioError(f"{source}: {RECEIVERS_KEY} must be a list of {', '.join(CHAT_RECEIVERS)}")
+    return DemoScenario(
+        sim=sim, deliveries=deliveries, cache=seeds, description=description, receivers=tuple(dict.fromkeys(receivers))
+    )
 
 
 def load_demo_scenario(path: str | Path) -> DemoScenario:

@@ -16,6 +16,7 @@ from devhost import azurite
 from devhost import clock as clock_mod
 from devhost.armsim import ArmSimulator
 from devhost.armsim.blob_events import webhook_sink
+from devhost.demo_chat_receivers import ChatReceiver, slack_receiver, teams_receiver
 from devhost.demo_receivers import LOOPBACK, SMTP_PASSWORD, SMTP_USERNAME, SmtpReceiver, WebhookReceiver
 from devhost.demo_scenario import DemoScenario
 from devhost.server import DEFAULT_TASK_HUB, DevHostServer
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_SPEC = str(ROOT / "function_app.py")
 MAIL_DIR = "mail"
 WEBHOOK_DIR = "webhooks"
+TEAMS_DIR = "teams"
+SLACK_DIR = "slack"
 DEMO_SUBSCRIPTION_ID = "0b7d5e2a-9c41-4f0e-8a3b-6d2f1e0c9b8a"
 DEMO_SCANNER_RESOURCE_GROUP = "rg-qscanner"
 FAKE_QUALYS_TOKEN = "FAKE-demo-token-not-a-qualys-credential"  # noqa: S105 - never reaches Qualys: the scanner is simulated
@@ -38,6 +41,8 @@ def demo_settings(
     smtp: SmtpReceiver,
     webhook: WebhookReceiver,
     overrides: Mapping[str, str],
+    *,
+    chat: Mapping[str, ChatReceiver] | None = None,
 ) -> dict[str, str]:
     """The app's environment: demo defaults (loopback receivers, Azurite, the simulator), then the scenario's."""
     defaults = {
@@ -60,6 +65,8 @@ def demo_settings(
         "SSL_CERT_FILE": str(smtp.ca_bundle),
         **sim_env,
     }
+    for name, receiver in (chat or {}).items():
+        defaults[f"NOTIFY_{name.upper()}_URL"] = receiver.url
     return {**defaults, **overrides}
 
 
@@ -85,6 +92,13 @@ class DemoStack:
     sim: ArmSimulator
     settings: Settings
     server: DevHostServer
+    chat: dict[str, ChatReceiver] | None = None
+    """The scenario's Teams / Slack receivers by name."""
+
+    def chat_count(self, name: str) -> int:
+        """Messages the named chat receiver accepted (0 when the scenario has none)."""
+        receiver = (self.chat or {}).get(name)
+        return receiver.count if receiver else 0
 
     @property
     def mail_dir(self) -> Path:
@@ -139,9 +153,15 @@ def running_stack(
         stack.callback(smtp.stop)
         webhook = WebhookReceiver(out / WEBHOOK_DIR).start()
         stack.callback(webhook.stop)
+        makers = {"teams": (teams_receiver, TEAMS_DIR), "slack": (slack_receiver, SLACK_DIR)}
+        chat: dict[str, ChatReceiver] = {}
+        for name in scenario.receivers:
+            make, directory = makers[name]
+            chat[name] = make(out / directory).start()
+            stack.callback(chat[name].stop)
         sim = ArmSimulator(scenario.sim).start()
         stack.callback(sim.stop)
-        env = demo_settings(storage.connection_string, sim.env(), smtp, webhook, scenario.sim.app_settings())
+        env = demo_settings(storage.connection_string, sim.env(), smtp, webhook, scenario.sim.app_settings(), chat=chat)
         settings = load_settings(env)  # a SettingsError names every bad variable before anything else runs
         apply_environment(env)
         log("starting the app on devhost (virtual clock) ...")
@@ -151,4 +171,4 @@ def running_stack(
         # The storage account's Event Grid subscription: status uploads reach `upload_events` (ARMSIM_BLOB_EVENTS).
         sink = webhook_sink(server.base_url, UPLOAD_EVENTS_FUNCTION)
         sim.state.blob_events.subscribe(sink, settings.uploads_container)
-        yield DemoStack(out, scenario, clock, storage, smtp, webhook, sim, settings, server)
+        yield DemoStack(out, scenario, clock, storage, smtp, webhook, sim, settings, server, chat)

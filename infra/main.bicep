@@ -134,6 +134,22 @@ param notifyWebhookUrl string = ''
 @description('Shared secret the app signs webhook bodies with. Stored in Key Vault.')
 param notifyWebhookSecret string = ''
 
+@secure()
+@description('Microsoft Teams Workflows webhook URL (HTTPS). Stored in Key Vault: the URL carries its signature.')
+param notifyTeamsUrl string = ''
+
+@secure()
+@description('Slack incoming webhook URL (HTTPS). Stored in Key Vault: the URL carries its token.')
+param notifySlackUrl string = ''
+
+@description('Alert digest window in minutes (0: one alert per scan); a divisor of 60 or whole hours dividing 24.')
+@minValue(0)
+@maxValue(1440)
+param alertDigestMinutes int = 0
+
+@description('The app\'s public base URL; truncated chat messages link to its API. Empty: no links.')
+param publicBaseUrl string = ''
+
 // ---------------------------------------------------------------- event routes
 @description('Default route: Event Grid system topic of the subscription -> hub, with managed identity, in seconds.')
 param enableEventGridRoute bool = true
@@ -253,6 +269,8 @@ module keyVault 'app/keyvault.bicep' = {
     smtpPassword: smtpPassword
     notifyWebhookUrl: notifyWebhookUrl
     notifyWebhookSecret: notifyWebhookSecret
+    notifyTeamsUrl: notifyTeamsUrl
+    notifySlackUrl: notifySlackUrl
   }
 }
 
@@ -398,9 +416,11 @@ var plainSettings = {
   SMTP_PORT: smtpPort
   SMTP_USERNAME: smtpUsername
   SMTP_FROM: smtpFrom
+  ALERT_DIGEST_MINUTES: string(alertDigestMinutes)
+  PUBLIC_BASE_URL: publicBaseUrl
 }
-// Adds QUALYS_ACCESS_TOKEN, QUALYS_CLIENT_ID, QUALYS_CLIENT_SECRET, SMTP_PASSWORD, NOTIFY_WEBHOOK_URL and
-// NOTIFY_WEBHOOK_SECRET as Key Vault references (empty when not given).
+// Adds QUALYS_ACCESS_TOKEN, QUALYS_CLIENT_ID, QUALYS_CLIENT_SECRET, SMTP_PASSWORD, NOTIFY_WEBHOOK_URL,
+// NOTIFY_WEBHOOK_SECRET, NOTIFY_TEAMS_URL and NOTIFY_SLACK_URL as Key Vault references (empty when not given).
 var appSettings = union(plainSettings, keyVault.outputs.secretReferences)
 
 module functionApp 'app/function.bicep' = {

@@ -15,6 +15,10 @@ param smtpPassword string = ''
 param notifyWebhookUrl string = ''
 @secure()
 param notifyWebhookSecret string = ''
+@secure()
+param notifyTeamsUrl string = ''
+@secure()
+param notifySlackUrl string = ''
 
 @description('Secrets expire this many days after each deployment; `azd provision` renews them.')
 @minValue(30)
@@ -31,6 +35,8 @@ var names = {
   smtpPassword: 'smtp-password'
   notifyWebhookUrl: 'notify-webhook-url'
   notifyWebhookSecret: 'notify-webhook-secret'
+  notifyTeamsUrl: 'notify-teams-url'
+  notifySlackUrl: 'notify-slack-url'
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -120,6 +126,26 @@ module notifyWebhookSecretSecret 'keyvault-secret.bicep' = if (!empty(notifyWebh
   }
 }
 
+module notifyTeamsUrlSecret 'keyvault-secret.bicep' = if (!empty(notifyTeamsUrl)) {
+  name: '${deployment().name}-notifyTeamsUrl'
+  params: {
+    keyVaultName: vault.name
+    secretName: names.notifyTeamsUrl
+    secretValue: notifyTeamsUrl
+    expiresOn: secretExpiry
+  }
+}
+
+module notifySlackUrlSecret 'keyvault-secret.bicep' = if (!empty(notifySlackUrl)) {
+  name: '${deployment().name}-notifySlackUrl'
+  params: {
+    keyVaultName: vault.name
+    secretName: names.notifySlackUrl
+    secretValue: notifySlackUrl
+    expiresOn: secretExpiry
+  }
+}
+
 // App setting values: a Key Vault reference when the secret was given, otherwise empty (the app treats it as unset).
 // Conditional deployment evaluates only the taken branch, so an absent secret's output is never read.
 output secretReferences object = {
@@ -129,6 +155,8 @@ output secretReferences object = {
   SMTP_PASSWORD: empty(smtpPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${smtpPasswordSecret.outputs.secretUri})'
   NOTIFY_WEBHOOK_URL: empty(notifyWebhookUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${notifyWebhookUrlSecret.outputs.secretUri})'
   NOTIFY_WEBHOOK_SECRET: empty(notifyWebhookSecret) ? '' : '@Microsoft.KeyVault(SecretUri=${notifyWebhookSecretSecret.outputs.secretUri})'
+  NOTIFY_TEAMS_URL: empty(notifyTeamsUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${notifyTeamsUrlSecret.outputs.secretUri})'
+  NOTIFY_SLACK_URL: empty(notifySlackUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${notifySlackUrlSecret.outputs.secretUri})'
 }
 output keyVaultName string = vault.name
 output keyVaultUri string = vault.properties.vaultUri

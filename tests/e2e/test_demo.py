@@ -90,7 +90,7 @@ def test_summary_has_exactly_the_documented_shape(summary: dict[str, Any]) -> No
     assert set(summary["scheduling"]["arm_requests_per_group"]) == {"mean", "max"}
     assert set(summary["orchestrations"]) == {"Completed", "Failed", "Running", "Terminated"}
     assert set(summary["scanner_groups"]) == {"created", "remaining"}
-    assert set(summary["notifications"]) == {"email", "webhook"}
+    assert set(summary["notifications"]) == {"email", "webhook", "teams", "slack", "suppressed_findings", "digests"}
     for entry in summary["images"]:
         assert set(entry) == {"image", "status", "vulnerabilities", "report"}
         assert set(entry["vulnerabilities"]) == {"CRITICAL", "HIGH", "MEDIUM", "LOW"}
@@ -141,7 +141,14 @@ def test_notifications_are_counted_and_written(
     summary: dict[str, Any], demo_run: tuple[subprocess.CompletedProcess[str], Path, float]
 ) -> None:
     out = demo_run[1]
-    assert summary["notifications"] == {"email": ALERTING_DEPLOYMENTS, "webhook": ALERTING_DEPLOYMENTS}
+    assert summary["notifications"] == {
+        "email": ALERTING_DEPLOYMENTS,
+        "webhook": ALERTING_DEPLOYMENTS,
+        "teams": 0,
+        "slack": 0,
+        "suppressed_findings": 0,
+        "digests": 0,
+    }
     mails = sorted((out / "mail").glob("*.eml"))
     hooks = sorted((out / "webhooks").glob("*.json"))
     assert len(mails) == len(hooks) == ALERTING_DEPLOYMENTS

@@ -192,7 +192,7 @@ def test_summary_shape_table_and_line() -> None:
         "scans_started": 1,
         "scanner_groups": {"created": 1, "remaining": 0},
         "arm_requests": 12,
-        "notifications": {"email": 1, "webhook": 0},
+        "notifications": {"email": 1, "webhook": 0, "teams": 0, "slack": 0, "suppressed_findings": 0, "digests": 0},
     }
     table = render_table(summary).splitlines()
     assert table[0].split() == ["IMAGE", "STATUS", "CRIT", "HIGH", "MED", "LOW", "REPORT"]

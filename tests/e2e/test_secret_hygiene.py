@@ -28,7 +28,7 @@ import pytest
 import requests
 
 from activities import clients as arm_clients
-from activities.notifications import SIGNATURE_HEADER
+from activities.notifications import LEGACY_SIGNATURE_HEADER
 from activities.storage_clients import clients_for, uploads_container_of
 from core.scanner_spec import SCANNER_COMMAND
 from core.settings import Settings, get_settings
@@ -288,7 +288,8 @@ def test_the_canaries_reach_their_real_destinations(run: CanaryRun) -> None:
         assert run.canaries.webhook_query_token in call.target
         key = run.canaries.webhook_secret.encode()
         assert (
-            call.headers[SIGNATURE_HEADER.lower()] == "sha256=" + hmac.new(key, call.body, hashlib.sha256).hexdigest()
+            call.headers[LEGACY_SIGNATURE_HEADER.lower()]
+            == "sha256=" + hmac.new(key, call.body, hashlib.sha256).hexdigest()
         )
     assert run.stored_results  # Azurite accepted the canary account key
 

@@ -79,7 +79,7 @@ def test_secrets_expire_and_are_only_created_when_given():
     parameters = bicep_file("app/keyvault-secret.bicep").parameters()
     assert "secure" in parameters["secretValue"].decorators
     modules = bicep_file(KEY_VAULT).modules()
-    assert len(modules) == 6
+    assert len(modules) == 8  # Qualys token, client id and secret, SMTP password, webhook URL and secret, Teams, Slack
     assert all(module.conditional for module in modules)
 
 

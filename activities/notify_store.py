@@ -1,0 +1,228 @@
+"""The alerts table: the fingerprint last alerted per image, the digest queue, and who was left out as a duplicate.
+
+Rows (table ALERTS_TABLE, created on first use):
+- `fingerprint` / `<image key>`: the fingerprint last alerted for the image, and the scan that alerted it.
+- `queue` / `p-<image key>-<fingerprint>`: an entry waiting for the next digest (ALERT_DIGEST_MINUTES > 0); the
+  scans and workloads that brought it; `digest` is set once a digest claimed it.
+- `queue` / `h-<digest id>`: a digest: `open` (claiming entries), `sending` (no more entries), `sent`.
+- `<digest id>` / `notified-<channel>`: a channel delivered that digest (at-least-once: a crash between the send and
+  this row sends it again, never more).
+- `suppressed` / `<instance id>-<image key>`: an image result that was not alerted again (same findings as the last
+  alert, or the same failure already waiting in the window); one row per scan and image, so retries count once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableEntity, UpdateMode
+
+from activities.storage_clients import BlobTooLarge, clients_for, read_blob
+from core.json_report import parse_json_report
+from core.report import MAX_REPORT_BYTES, Finding, ImageResult, InvalidUpload, ReportSummary
+from core.sarif import parse_sarif
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT_PARTITION = "fingerprint"
+QUEUE_PARTITION = "queue"
+SUPPRESSED_PARTITION = "suppressed"
+PENDING_PREFIX = "p-"
+HEADER_PREFIX = "h-"
+LEDGER_ROW_PREFIX = "notified-"
+STATE_OPEN, STATE_SENDING, STATE_SENT = "open", "sending", "sent"
+MAX_WORKLOADS = 50
+MAX_SCANS = 200
+MERGE_ATTEMPTS = 5
+
+
+@dataclass
+class PendingEntry:
+    """One image waiting for a digest: its latest result, new findings, and every workload and scan that brought it."""
+
+    row_key: str
+    result: ImageResult
+    findings: tuple[Finding, ...] = ()
+    workloads: list[str] = field(default_factory=list)
+    scans: list[str] = field(default_factory=list)
+    digest: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "PartitionKey": QUEUE_PARTITION,
+            "RowKey": self.row_key,
+            "result": self.result.model_dump_json(),
+            "findings": json.dumps([f.model_dump(mode="json") for f in self.findings]),
+            "workloads": json.dumps(self.workloads[:MAX_WORKLOADS]),
+            "scans": json.dumps(self.scans[:MAX_SCANS]),
+            "digest": self.digest or "",
+            "queued_at": datetime.now(UTC),
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> PendingEntry:
+        return cls(
+            row_key=str(row["RowKey"]),
+            result=ImageResult.model_validate_json(row["result"]),
+            findings=tuple(Finding.model_validate(f) for f in json.loads(row.get("findings") or "[]")),
+            workloads=list(json.loads(row.get("workloads") or "[]")),
+            scans=list(json.loads(row.get("scans") or "[]")),
+            digest=row.get("digest") or None,
+        )
+
+
+class AlertStore:
+    """The alerts table of `settings` (ALERTS_TABLE), and the scans table's per-scan ledger (as before)."""
+
+    def __init__(self, settings: Settings) -> None:
+        clients = clients_for(settings)
+        self._settings = settings
+        self._clients = clients
+        self.table: TableClient = clients.table(settings.alerts_table)
+        self._scans = clients.table(settings.scans_table)
+
+    # Per-scan ledger (ALERT_DIGEST_MINUTES 0), in the scan's partition of the scans table as before.
+    def already_sent(self, instance_id: str, channel: str) -> bool:
+        return self._exists(self._scans, instance_id, LEDGER_ROW_PREFIX + channel)
+
+    def mark_sent(self, instance_id: str, channel: str) -> None:
+        row = {"PartitionKey": instance_id, "RowKey": LEDGER_ROW_PREFIX + channel, "sent_at": datetime.now(UTC)}
+        with contextlib.suppress(ResourceExistsError):
+            self._scans.create_entity(row)
+
+    # Digest ledger
+    def digest_sent(self, digest_id: str, channel: str) -> bool:
+        return self._exists(self.table, digest_id, LEDGER_ROW_PREFIX + channel)
+
+    def mark_digest_sent(self, digest_id: str, channel: str) -> None:
+        row = {"PartitionKey": digest_id, "RowKey": LEDGER_ROW_PREFIX + channel, "sent_at": datetime.now(UTC)}
+        with contextlib.suppress(ResourceExistsError):
+            self.table.create_entity(row)
+
+    @staticmethod
+    def _exists(table: TableClient, partition: str, row: str) -> bool:
+        try:
+            table.get_entity(partition, row)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    # Fingerprints
+    def last_alerted(self, key: str) -> tuple[str, str] | None:
+        """(fingerprint, instance id) last alerted for the image key, None when never."""
+        try:
+            row = self.table.get_entity(FINGERPRINT_PARTITION, key)
+        except ResourceNotFoundError:
+            return None
+        return str(row.get("fingerprint", "")), str(row.get("instance_id", ""))
+
+    def record_alerted(self, key: str, fingerprint: str, instance_id: str, image: str) -> None:
+        row = {
+            "PartitionKey": FINGERPRINT_PARTITION,
+            "RowKey": key,
+            "fingerprint": fingerprint,
+            "instance_id": instance_id,
+            "image": image,
+            "alerted_at": datetime.now(UTC),
+        }
+        self.table.upsert_entity(row, mode=UpdateMode.REPLACE)
+
+    def record_suppressed(self, instance_id: str, key: str, image: str, why: str) -> None:
+        row = {"PartitionKey": SUPPRESSED_PARTITION, "RowKey": f"{instance_id}-{key}", "image": image, "why": why}
+        self.table.upsert_entity(row, mode=UpdateMode.REPLACE)
+
+    # The digest queue
+    def enqueue(self, entry: PendingEntry, workload: str, instance_id: str, *, create: bool = True) -> bool:
+        """Add the entry (when `create`), or merge the workload and scan into the same unclaimed one; True when this
+        scan added it (now or on an earlier attempt).
+        """
+        for _ in range(MERGE_ATTEMPTS):
+            try:
+                current = self.table.get_entity(QUEUE_PARTITION, entry.row_key)
+            except ResourceNotFoundError:
+                if not create:
+                    return False
+                fresh = PendingEntry(entry.row_key, entry.result, entry.findings, [workload], [instance_id])
+                try:
+                    self.table.create_entity(fresh.row())
+                except ResourceExistsError:
+                    continue
+                return True
+            existing = PendingEntry.from_row(current)
+            if existing.digest:  # already claimed by a digest: it is the alert of these findings
+                return instance_id in existing.scans
+            if instance_id in existing.scans:
+                return True  # a retry of the scan that queued it
+            existing.workloads = list(dict.fromkeys([*existing.workloads, workload]))
+            existing.scans = [*existing.scans, instance_id]
+            try:
+                self.table.update_entity(
+                    existing.row(),
+                    mode=UpdateMode.REPLACE,
+                    etag=current.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                continue
+            return False
+        raise RuntimeError(f"alerts queue row {entry.row_key} kept changing")
+
+    def queue_rows(self) -> list[TableEntity]:
+        return list(self.table.query_entities(f"PartitionKey eq '{QUEUE_PARTITION}'"))
+
+    def set_header(self, digest_id: str, state: str) -> None:
+        row = {"PartitionKey": QUEUE_PARTITION, "RowKey": HEADER_PREFIX + digest_id, "state": state}
+        self.table.upsert_entity(row, mode=UpdateMode.MERGE)
+
+    def claim(self, row: TableEntity, digest_id: str) -> None:
+        self.table.update_entity(
+            {"PartitionKey": QUEUE_PARTITION, "RowKey": row["RowKey"], "digest": digest_id},
+            mode=UpdateMode.MERGE,
+            etag=row.metadata["etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
+
+    def delete_row(self, row_key: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self.table.delete_entity(QUEUE_PARTITION, row_key)
+
+    # Reports
+    def report_summary(self, result: ImageResult) -> ReportSummary | None:
+        """The stored report's summary, None when the result has none or it cannot be read (logged)."""
+        if not result.report:
+            return None
+        container = self._clients.container(self._settings.results_container)
+        prefix = container.url.rstrip("/") + "/"
+        if not result.report.startswith(prefix):
+            return None
+        name = unquote(result.report[len(prefix) :].split("?", 1)[0])
+        try:
+            raw = read_blob(container, name, MAX_REPORT_BYTES)
+            if raw is None:
+                log.warning("alert: report of %s is missing; its findings cannot be fingerprinted", result.image)
+                return None
+            return parse_sarif(raw) if name.endswith((".sarif", ".sarif.json")) else parse_json_report(raw)
+        except (BlobTooLarge, InvalidUpload, HttpResponseError) as error:
+            log.warning("alert: report of %s unreadable (%s); not deduplicated", result.image, type(error).__name__)
+            return None
+
+
+def alert_counts(settings: Settings) -> dict[str, int]:
+    """Digests sent and image results suppressed as duplicates, read from the alerts table (the demo's summary)."""
+    table = clients_for(settings).table(settings.alerts_table)
+    digests = sum(
+        1
+        for row in table.query_entities(f"PartitionKey eq '{QUEUE_PARTITION}'")
+        if str(row["RowKey"]).startswith(HEADER_PREFIX) and row.get("state") == STATE_SENT
+    )
+    suppressed = sum(1 for _ in table.query_entities(f"PartitionKey eq '{SUPPRESSED_PARTITION}'"))
+    return {"suppressed_findings": suppressed, "digests": digests}
