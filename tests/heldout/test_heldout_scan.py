@@ -256,3 +256,20 @@ def test_modes(heldout: ScanHarness, tmp_path: Path, azurite: Azurite, case: tup
     assert result.digest == D4
     if mode in ("scan-only", "inventory-only"):
         assert "report.sarif.json" not in run.blobs.get("0/status.json", b"").decode()
+
+
+@pytest.mark.parametrize("version", ["v4.8.0-2", "4.8.0-2", "V4.8.0-2"])
+def test_version_with_or_without_v_and_no_download_without_a_sha256(
+    heldout: ScanHarness, tmp_path: Path, version: str
+) -> None:
+    image = "docker.io/heldout/readme:1"
+    run = heldout.run(
+        [image],
+        qscanner_on_path=False,
+        env={"QSCANNER_VERSION": version, "QSCANNER_SHA256": None, "QSCANNER_DOWNLOAD_URL": None},
+    )
+    assert run.returncode == 3, run.stderr
+    status = json.loads(run.blob(0, "status.json"))
+    assert status["result"] == "error"
+    assert "QSCANNER_SHA256 is not set" in status["error"]
+    assert "https://www.qualys.com/qscanner/download/4.8.0-2/download_qscanner.sh" in status["error"]
