@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,7 +85,8 @@ def _http_status(url: str) -> int | None:
     if not url.startswith(("http://", "https://")):
         return None
     try:
-        with urllib.request.urlopen(url, timeout=STATUS_CHECK_TIMEOUT_S) as response:  # noqa: S310 (checked above)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the host's own endpoint: no proxy
+        with opener.open(url, timeout=STATUS_CHECK_TIMEOUT_S) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -92,17 +94,26 @@ def _http_status(url: str) -> int | None:
         return None
 
 
+def _status_url(client: StatusReader, instance_id: str) -> str | None:
+    """The URL get_status asked (the extension's local `rpcBaseUrl`, always reachable from the worker), else the
+    public `statusQueryGetUri`; None for a client with neither (a test double of get_status alone).
+    """
+    rpc = getattr(getattr(client, "_orchestration_bindings", None), "rpc_base_url", None)
+    if isinstance(rpc, str) and rpc:
+        return f"{rpc}instances/{urllib.parse.quote(instance_id, safe='')}"
+    payload = getattr(client, "create_http_management_payload", None)
+    return str(payload(instance_id).get("statusQueryGetUri", "")) if payload is not None else None
+
+
 async def _confirmed_absent(client: StatusReader, instance_id: str) -> bool:
     """Whether the status endpoint itself answers 404 for the instance.
 
     The SDK turns a 404 and a 500 with an empty (or `{}`) body into the same blank status, so a blank answer is
-    only "not found" once the endpoint's own status code says so. A client without the management payload (a test
-    double of get_status alone) is taken at its word.
+    only "not found" once the endpoint's own status code says so.
     """
-    payload = getattr(client, "create_http_management_payload", None)
-    if payload is None:
+    url = _status_url(client, instance_id)
+    if url is None:
         return True
-    url = str(payload(instance_id).get("statusQueryGetUri", ""))
     return await asyncio.to_thread(_http_status, url) == HTTPStatus.NOT_FOUND
 
 
