@@ -221,7 +221,11 @@ def _time(value: object) -> datetime | None:
 def get_scan_record(clients: StorageClients, settings: Settings, instance_id: str) -> ScanRecord | None:
     """The stored record of one orchestration, None when it has none (yet)."""
     table = clients.table(settings.scans_table)
-    rows = {e["RowKey"]: dict(e) for e in table.query_entities("PartitionKey eq @pk", parameters={"pk": instance_id})}
+    try:
+        found = table.query_entities("PartitionKey eq @pk", parameters={"pk": instance_id})
+        rows = {e["RowKey"]: dict(e) for e in found}
+    except ResourceNotFoundError:  # the table vanished: nothing is stored until the next write recreates it
+        return None
     summary = rows.get(SCAN_SUMMARY_ROW)
     if summary is None:
         return None

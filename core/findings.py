@@ -63,6 +63,11 @@ def qualys_level(value: object) -> int | None:
     return value if isinstance(value, int) and value in QUALYS_SCALE else None
 
 
+def is_set(value: object) -> bool:
+    """Whether an optional severity field holds a value: null, "" and Go's zero value 0 mean "not set"."""
+    return value is not None and value != "" and not (value == 0 and not isinstance(value, bool))
+
+
 def sarif_level(value: object) -> int | None:
     """A Qualys level from a SARIF `level` (error 5, warning 3, note 2, none 1), as the integrations map it."""
     return SARIF_LEVELS.get(value.strip().lower()) if isinstance(value, str) and len(value) <= 16 else None

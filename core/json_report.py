@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.findings import FindingsByQid, cves_of, package_of, qds_of, qid_of, qualys_level, text
+from core.findings import FindingsByQid, cves_of, is_set, package_of, qds_of, qid_of, qualys_level, text
 from core.report import MAX_REPORT_BYTES, MAX_TITLE_CHARS, Package, ReportNotUnderstood, ReportSummary, load_json_object
 
 JSON_REPORT_BLOB = "report.json"
@@ -88,7 +88,10 @@ def _add(item: object, findings: FindingsByQid) -> bool:
     base = qualys_level(fields.get("severity"))
     customer = qualys_level(fields.get("customerseverity"))
     level = customer or base
-    if qid is None or level is None:
+    unreadable = (base is None and is_set(fields.get("severity"))) or (
+        customer is None and is_set(fields.get("customerseverity"))
+    )
+    if qid is None or level is None or unreadable:
         return False
     title = text(fields.get("title"), MAX_TITLE_CHARS) or text(fields.get("summary"), MAX_TITLE_CHARS)
     cves = next((c for key in ("cveids", "cves", "cve", "cvelist") if (c := cves_of(fields.get(key)))), ())

@@ -7,7 +7,8 @@ host is named in ALLOWED_PRIVATE_REGISTRIES:
 
 - addresses that are not globally routable (`ipaddress` `is_global` false: loopback, link-local 169.254.0.0/16 and
   fe80::/10, private 10/8, 172.16/12, 192.168/16, fc00::/7, shared 100.64/10, unspecified, reserved, documentation),
-  multicast, 168.63.129.16, and IPv6 forms that carry such an IPv4 address (mapped, 6to4, NAT64, Teredo);
+  multicast, 168.63.129.16, and IPv6 forms that carry such an IPv4 address (mapped, IPv4-translated, 6to4, NAT64,
+  Teredo), and the local-use NAT64 prefix 64:ff9b:1::/48;
 - host literals in every form a URL parser or `inet_aton` reads as IPv4 (`2130706433`, `0x7f.1`, `0177.0.0.1`,
   `127.1`): a host whose last label is numeric is an address (the WHATWG URL rule), and an unparseable one is refused;
 - the names `localhost` and `*.localhost` (RFC 6761), without asking DNS.
@@ -29,6 +30,10 @@ SETTING = "ALLOWED_PRIVATE_REGISTRIES"
 # Azure's virtual public IP of the host platform (DNS, health probes, the WireServer): public, yet inside.
 AZURE_PLATFORM_ADDRESSES = frozenset({ipaddress.IPv4Address("168.63.129.16")})
 NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+# RFC 8215's local-use NAT64 prefix: not globally reachable (IANA), but Python 3.11's is_global does not know it.
+LOCAL_NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b:1::/48")
+# RFC 2765 (SIIT) IPv4-translated addresses ::ffff:0:a.b.c.d carry an IPv4 address like the mapped form.
+IPV4_TRANSLATED_PREFIX = ipaddress.IPv6Network("::ffff:0:0:0/96")
 LOCAL_NAMES = ("localhost",)
 HTTPS_PORT = 443
 _HOST_PORT = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]/@\s]+))(?::(?P<port>\d{1,5}))?")
@@ -93,7 +98,8 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address
     found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
     if address.teredo is not None:
         found += list(address.teredo)
-    if address in NAT64_PREFIX or int(address) >> 32 == 0:  # NAT64 and the deprecated IPv4-compatible ::a.b.c.d
+    if address in NAT64_PREFIX or address in IPV4_TRANSLATED_PREFIX or int(address) >> 32 == 0:
+        # NAT64, SIIT's IPv4-translated and the deprecated IPv4-compatible ::a.b.c.d: the last 32 bits
         found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found
 
@@ -111,6 +117,8 @@ def address_problem(address: IPAddress) -> str | None:
     if address in AZURE_PLATFORM_ADDRESSES:
         return "Azure's platform address"
     if isinstance(address, ipaddress.IPv6Address):
+        if address in LOCAL_NAT64_PREFIX:
+            return "a local-use NAT64 address (RFC 8215), not globally reachable"
         for inner in _embedded_ipv4(address):
             problem = address_problem(inner)
             if problem:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.findings import (
     FindingsByQid,
     cves_of,
+    is_set,
     package_of,
     qds_of,
     qid_of,
@@ -101,10 +102,18 @@ def _rule_for(result: SarifResult, rules: list[SarifRule], by_id: dict[str, Sari
 
 
 def _levels(result: SarifResult, rule: SarifRule | None) -> tuple[int | None, int | None]:
-    """(effective level, Qualys level without customerSeverity): rule, then result properties, then SARIF level."""
+    """(effective level, Qualys level without customerSeverity): rule, then result properties, then SARIF level.
+
+    A `severity`/`customerSeverity` that is set (not null, "" or Go's zero 0) but not a Qualys level 1-5 gives
+    (None, None): unrecognised, never replaced by a guess from `level`.
+    """
     for props in ((rule.properties if rule else None) or {}, result.properties or {}):
         base = qualys_level(props.get("severity"))
         customer = qualys_level(props.get("customerSeverity"))
+        if (base is None and is_set(props.get("severity"))) or (
+            customer is None and is_set(props.get("customerSeverity"))
+        ):
+            return None, None
         if customer is not None or base is not None:
             return customer or base, base or customer
     level = sarif_level(result.level)

@@ -2,8 +2,9 @@
 
 A group is deleted when it is older than SCAN_TIMEOUT + JANITOR_GRACE_MINUTES and the orchestration named in its
 tag has a terminal status (Completed, Failed, Terminated, Canceled) or definitely does not exist (the status API
-answered 404 with an empty body, e.g. purged). A status the API could not give (a 5xx, a connection error, a body
-that is not a status) keeps the group for a later run: a storage hiccup must never delete a live scan's group.
+answered 404 with an empty body, e.g. purged; the SDK reads a 500 with an empty body the same way, so such a blank
+answer is confirmed by the status endpoint's own 404). A status the API could not give (a 5xx, a connection error,
+a body that is not a status) keeps the group for a later run: a storage hiccup must never delete a live scan's group.
 The orchestration deletes its own groups on every path; the janitor is the safety net for a crashed host, a lost
 delete or a create that landed after the orchestration gave up. The same rule, on the owner and creation time in their
 metadata, removes the groups' uploads containers (`{UPLOADS_CONTAINER}-<24 hex>`) that the store step did not delete
@@ -18,9 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Protocol
 
 import azure.durable_functions as df
@@ -35,6 +40,7 @@ from core.trigger_bindings import load_janitor_binding
 logger = logging.getLogger(__name__)
 
 JANITOR_FUNCTION = "janitor"
+STATUS_CHECK_TIMEOUT_S = 30
 
 bp = df.Blueprint()
 
@@ -74,6 +80,43 @@ def _is_empty_answer(status: object) -> bool:
     return all(value in (None, "", [], {}) for value in vars(status).values())
 
 
+def _http_status(url: str) -> int | None:
+    """The HTTP status of a GET of `url` (the status endpoint), None when there was no HTTP answer."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the host's own endpoint: no proxy
+        with opener.open(url, timeout=STATUS_CHECK_TIMEOUT_S) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _status_url(client: StatusReader, instance_id: str) -> str | None:
+    """The URL get_status asked (the extension's local `rpcBaseUrl`, always reachable from the worker), else the
+    public `statusQueryGetUri`; None for a client with neither (a test double of get_status alone).
+    """
+    rpc = getattr(getattr(client, "_orchestration_bindings", None), "rpc_base_url", None)
+    if isinstance(rpc, str) and rpc:
+        return f"{rpc}instances/{urllib.parse.quote(instance_id, safe='')}"
+    payload = getattr(client, "create_http_management_payload", None)
+    return str(payload(instance_id).get("statusQueryGetUri", "")) if payload is not None else None
+
+
+async def _confirmed_absent(client: StatusReader, instance_id: str) -> bool:
+    """Whether the status endpoint itself answers 404 for the instance.
+
+    The SDK turns a 404 and a 500 with an empty (or `{}`) body into the same blank status, so a blank answer is
+    only "not found" once the endpoint's own status code says so.
+    """
+    url = _status_url(client, instance_id)
+    if url is None:
+        return True
+    return await asyncio.to_thread(_http_status, url) == HTTPStatus.NOT_FOUND
+
+
 async def _runtime_status(client: StatusReader, instance_id: str) -> str | None:
     """The instance's runtime status, None when it definitely does not exist, STATUS_UNREADABLE otherwise."""
     try:
@@ -85,8 +128,11 @@ async def _runtime_status(client: StatusReader, instance_id: str) -> str | None:
         if runtime is not None:
             return str(getattr(runtime, "value", runtime))
         if _is_empty_answer(status):
-            return None
-        why = "an answer without a runtime status"
+            if await _confirmed_absent(client, instance_id):
+                return None
+            why = "a blank answer that is not a 404"
+        else:
+            why = "an answer without a runtime status"
     logger.warning("janitor: status of %s unreadable (%s), its groups are kept", instance_id, why)
     return STATUS_UNREADABLE
 

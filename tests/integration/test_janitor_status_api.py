@@ -28,6 +28,9 @@ ANSWERS: dict[str, tuple[int, object]] = {
     "live": (202, {"instanceId": "live", "runtimeStatus": "Running", "createdTime": "2026-10-02T09:00:00Z"}),
     "done": (200, {"instanceId": "done", "runtimeStatus": "Completed", "createdTime": "2026-10-02T09:00:00Z"}),
     "flaky": (500, {"Message": "An error has occurred."}),
+    # Held-out review: a 500 whose body is empty or `{}` reads, through the SDK, exactly like the 404.
+    "flaky-empty": (500, None),
+    "flaky-blank": (500, {}),
     "gone": (404, None),
 }
 

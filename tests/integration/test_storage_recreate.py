@@ -64,3 +64,14 @@ def test_other_errors_are_not_taken_for_a_missing_table(azurite: Azurite) -> Non
     table.create_entity(row)
     with pytest.raises(ResourceNotFoundError):  # the entity, not the table, is missing: nothing is recreated
         table.update_entity({"PartitionKey": "p", "RowKey": "gone"})
+
+
+def test_reads_of_vanished_tables_answer_not_found(azurite: Azurite) -> None:
+    """Held-out review: the HTTP API's scan-record read answered a vanished scans table with an error (a 500)."""
+    settings = azurite_settings(azurite)
+    clients = clients_for(settings)
+    store_results(clients, settings, _request("scan-read"))
+    for name in (settings.cache_table, settings.scans_table):
+        clients.table_service.delete_table(name)
+    assert get_scan_record(clients, settings, "scan-read") is None
+    assert get_latest_result(clients, settings, NGINX) is None

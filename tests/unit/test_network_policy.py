@@ -30,6 +30,10 @@ INSIDE = [
     "[::7f00:1]",  # IPv4-compatible
     "[2002:a9fe:a9fe::]",  # 6to4 of 169.254.169.254
     "[64:ff9b::a9fe:a9fe]",  # NAT64 of 169.254.169.254
+    "[::ffff:0:a9fe:a9fe]",  # IPv4-translated (SIIT, RFC 2765) 169.254.169.254: held-out review
+    "[::ffff:0:7f00:1]",  # IPv4-translated 127.0.0.1
+    "[64:ff9b:1::a9fe:a9fe]",  # the local-use NAT64 prefix (RFC 8215), not globally reachable
+    "[64:ff9b:1:a9fe:a9:fe00::]",  # 169.254.169.254 as RFC 6052 embeds it under a /48
     "169.254.169.254",  # instance metadata
     "169.254.169.254:80",
     "2852039166",  # 169.254.169.254 as a number

@@ -114,9 +114,34 @@ NOT_SARIF: dict[str, object] = {
     "result without severity": {"runs": [{"results": [{"ruleId": "1"}]}]},
     "severity off the scale": {"runs": [{"results": [{"ruleId": "1", "properties": {"severity": 9}}]}]},
     "severity as a word": {"runs": [{"results": [{"ruleId": "1", "properties": {"severity": "HIGH"}}]}]},
+    # Held-out review: a severity that is set but unreadable is not replaced by a guess from the SARIF level.
+    "rule severity off the scale beside a level": {
+        "runs": [
+            {
+                "tool": {"driver": {"rules": [{"id": "1", "properties": {"severity": 9}}]}},
+                "results": [{"ruleId": "1", "level": "error"}],
+            }
+        ]
+    },
+    "customerSeverity as a word beside a severity": {
+        "runs": [{"results": [{"ruleId": "1", "properties": {"severity": 3, "customerSeverity": "Urgent"}}]}]
+    },
     "the invented shape": {"vulnerabilities": [{"qid": 1, "title": "t", "severity": 5}]},
     "an empty object": {},
 }
+
+
+def test_unset_optional_severities_are_go_zero_values() -> None:
+    rules = [{"id": "1", "properties": {"severity": 4, "customerSeverity": 0}}]
+    assert parse_sarif(
+        _sarif([{"ruleId": "1"}, {"ruleId": "2", "level": "note", "properties": {"severity": ""}}], rules)
+    ).levels == {
+        5: 0,
+        4: 1,
+        3: 0,
+        2: 1,
+        1: 0,
+    }
 
 
 @pytest.mark.parametrize("case", list(NOT_SARIF))
@@ -175,6 +200,7 @@ def test_json_report_null_list_is_empty_and_lists_are_merged_per_qid() -> None:
         {"vulnerabilities": {"a": 1}},
         {"OSResults": [{"Packages": []}]},
         {"vulnerabilities": [{"qid": 1, "severity": "LOW"}]},
+        {"vulnerabilities": [{"qid": 1, "severity": 3, "customerSeverity": "Urgent"}]},
         {"vulnerabilities": [{"title": "no qid", "severity": 4}]},
         {"vulnerabilities": ["x"]},
         {"a": {"b": {"c": {"d": {"e": {"f": {"vulnerabilities": []}}}}}}},

@@ -1,0 +1,1 @@
+"""Held-out checks of issue 9, written apart from the implementers' fakes (see each module)."""
