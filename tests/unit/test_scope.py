@@ -110,3 +110,15 @@ def test_scanner_group_exclusion_stays_with_the_apps_own_subscription() -> None:
     )
     assert outcome.started == 1  # a group of that name in another monitored subscription is a workload
     assert [i["input"]["event"]["resource_id"] for i in client.instances.values()] == [ids[1]]
+
+
+def test_an_excluded_image_ends_skipped_with_its_entry() -> None:
+    from core.report import needs_notification  # noqa: PLC0415
+    from core.scan_views import ResolvedView  # noqa: PLC0415
+
+    view = ResolvedView.model_validate(
+        {"images": [], "excluded": [{"image": "docker.io/library/nginx:1.27", "container": "web", "reason": "r"}]}
+    )
+    result = view.excluded[0].result("scan-1")
+    assert (result.status, result.reason, result.instance_id) == ("skipped", "r", "scan-1")
+    assert not needs_notification(result, "LOW")
