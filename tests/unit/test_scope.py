@@ -113,8 +113,8 @@ def test_scanner_group_exclusion_stays_with_the_apps_own_subscription() -> None:
 
 
 def test_an_excluded_image_ends_skipped_with_its_entry() -> None:
-    from core.report import needs_notification  # noqa: PLC0415
-    from core.scan_views import ResolvedView  # noqa: PLC0415
+    from core.report import needs_notification
+    from core.scan_views import ResolvedView
 
     view = ResolvedView.model_validate(
         {"images": [], "excluded": [{"image": "docker.io/library/nginx:1.27", "container": "web", "reason": "r"}]}
