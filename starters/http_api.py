@@ -21,7 +21,7 @@ from activities.results_store import get_latest_result, get_scan_record
 from activities.storage_clients import clients_for
 from core.events import DeploymentEvent, InvalidResourceId, parse_resource_id
 from core.images import InvalidImageRef, parse_image_ref
-from core.naming import rescan_instance_id
+from core.naming import image_key, rescan_instance_id
 from core.network_policy import DestinationRefused
 from core.report import clip_reason
 from core.results import InstanceId
@@ -243,4 +243,4 @@ async def get_image(req: func.HttpRequest) -> func.HttpResponse:
     result = await asyncio.to_thread(_read_latest, canonical)
     if result is None:
         return error_response(404, "no stored result for this image")
-    return json_response({"image": canonical, "result": result}, 200)
+    return json_response({"image": canonical, "key": image_key(canonical), "result": result}, 200)
