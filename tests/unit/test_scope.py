@@ -122,3 +122,25 @@ def test_an_excluded_image_ends_skipped_with_its_entry() -> None:
     result = view.excluded[0].result("scan-1")
     assert (result.status, result.reason, result.instance_id) == ("skipped", "r", "scan-1")
     assert not needs_notification(result, "LOW")
+
+
+def test_a_manual_scan_of_an_excluded_image_or_resource_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from core.settings import get_settings
+    from starters.http_api import scan_input_from_body
+
+    for name, value in {**BASE, "SCAN_EXCLUDE": "rg:legacy-*,image:docker.io/library/nginx:*"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        now = datetime(2026, 10, 2, tzinfo=UTC)
+        with pytest.raises(
+            ValueError, match=r"never scanned: excluded by SCAN_EXCLUDE image:docker.io/library/nginx:\*"
+        ):
+            scan_input_from_body(b'{"image": "nginx:1.27"}', now, "n")
+        with pytest.raises(ValueError, match=r"never scanned: excluded by SCAN_EXCLUDE rg:legacy-\*"):
+            scan_input_from_body(json.dumps({"resourceId": aci(OWN, "Legacy-1", "x")}).encode(), now, "n")
+        assert scan_input_from_body(b'{"image": "httpd:2.4"}', now, "n")[0].startswith("rescan-")
+    finally:
+        get_settings.cache_clear()
