@@ -14,10 +14,12 @@ from activities.activity_registry import activity_registrar, validated
 from activities.clients import classify, container_apps, container_instances, failing_fast
 from core.events import DeploymentEvent
 from core.images import InvalidImageRef, parse_image_ref
+from core.scope import exclusions_of
 from core.settings import Settings, get_settings
 
 MAX_SHOWN_IMAGE_CHARS = 200
 NOT_FOUND_NOTE = "resource not found (deleted before it could be resolved)"
+EXCLUDED_NOTE = "every image is excluded by SCAN_EXCLUDE"
 SCANNER_GROUP_NOTE = "in the scanner's own resource group: never scanned (no feedback loop)"
 
 
@@ -42,6 +44,17 @@ class RejectedImage(BaseModel):
     reason: str
 
 
+class ExcludedImage(BaseModel):
+    """A container whose canonical image SCAN_EXCLUDE keeps from being scanned (`reason` names the entry)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image: str
+    container: str
+    init: bool = False
+    reason: str
+
+
 class ResolvedImages(BaseModel):
     """Output of `resolve_images`: one entry per container (an image used twice appears twice)."""
 
@@ -51,6 +64,7 @@ class ResolvedImages(BaseModel):
     found: bool
     images: list[ResolvedImage] = Field(default_factory=list)
     rejected: list[RejectedImage] = Field(default_factory=list)
+    excluded: list[ExcludedImage] = Field(default_factory=list)
     note: str | None = None
 
     def distinct_images(self) -> list[str]:
@@ -88,16 +102,21 @@ def in_scanner_resource_group(event: DeploymentEvent, settings: Settings) -> boo
 def resolve_images(event: DeploymentEvent, settings: Settings) -> ResolvedImages:
     """Read the resource through ARM and normalise each container's image with `core.images`.
 
-    A resource that no longer exists, or one in SCANNER_RESOURCE_GROUP (read nothing: the scanner never scans its
-    own groups), yields `found=False` with a note; an unparseable image is listed under
-    `rejected`. Throttling and server errors raise `ArmRetryableError` (see activities.clients); the registered
+    A resource that no longer exists, one in SCANNER_RESOURCE_GROUP (read nothing: the scanner never scans its own
+    groups) or one that SCAN_EXCLUDE excludes by `rg:`/`resource:` yields `found=False` with a note. An
+    unparseable image is listed under `rejected`; an image that an `image:` entry of SCAN_EXCLUDE matches, under
+    `excluded`. Throttling and server errors raise `ArmRetryableError` (see activities.clients); the registered
     activity answers any other ARM error at once (401/403, a 404 of the subscription or group, 400) as a
     non-retryable error instead of raising it five times.
     """
     if in_scanner_resource_group(event, settings):
         return ResolvedImages(resource_id=event.resource_id, found=False, note=SCANNER_GROUP_NOTE)
+    rules = exclusions_of(settings)
+    if (excluded_resource := rules.reason(resource_id=event.resource_id)) is not None:
+        return ResolvedImages(resource_id=event.resource_id, found=False, note=excluded_resource)
     images: list[ResolvedImage] = []
     rejected: list[RejectedImage] = []
+    excluded: list[ExcludedImage] = []
     try:
         for container, image, init in _containers(event, settings):
             name = container or ""
@@ -107,13 +126,21 @@ def resolve_images(event: DeploymentEvent, settings: Settings) -> ResolvedImages
                 shown = (image or "")[:MAX_SHOWN_IMAGE_CHARS]
                 rejected.append(RejectedImage(image=shown, container=name, init=init, reason=str(error)))
                 continue
+            reason = rules.reason(image=canonical)
+            if reason is not None:
+                excluded.append(ExcludedImage(image=canonical, container=name, init=init, reason=reason))
+                continue
             images.append(ResolvedImage(image=canonical, container=name, init=init))
     except ResourceNotFoundError:
         return ResolvedImages(resource_id=event.resource_id, found=False, note=NOT_FOUND_NOTE)
     except HttpResponseError as error:
         raise classify(error) from error
-    note = None if images or rejected else "the resource has no containers"
-    return ResolvedImages(resource_id=event.resource_id, found=True, images=images, rejected=rejected, note=note)
+    note = None if images or rejected or excluded else "the resource has no containers"
+    if excluded and not images and not rejected:
+        note = EXCLUDED_NOTE
+    return ResolvedImages(
+        resource_id=event.resource_id, found=True, images=images, rejected=rejected, excluded=excluded, note=note
+    )
 
 
 # --- activities -----------------------------------------------------------------------------------------------

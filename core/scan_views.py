@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.report import clip_reason
+from core.report import ImageResult, clip_reason
 
 TERMINAL_GROUP_STATES = frozenset({"succeeded", "failed", "stopped"})
 FAILED_PROVISIONING_STATES = frozenset({"failed"})
@@ -39,12 +39,25 @@ class RejectedImageView(_View):
         return clip_reason(self.image) or MISSING_IMAGE_TEXT
 
 
+class ExcludedImageView(_View):
+    """A container whose image SCAN_EXCLUDE keeps from being scanned."""
+
+    image: str
+    container: str = ""
+    reason: str = "excluded by SCAN_EXCLUDE"
+
+    def result(self, instance_id: str | None = None) -> ImageResult:
+        """The image's final result: `skipped` (never alerts, never cached) with the SCAN_EXCLUDE entry as reason."""
+        return ImageResult(image=self.image, status="skipped", reason=clip_reason(self.reason), instance_id=instance_id)
+
+
 class ResolvedView(_View):
     """Output of `resolve_images`."""
 
     found: bool = True
     images: list[ResolvedImageView] = Field(default_factory=list)
     rejected: list[RejectedImageView] = Field(default_factory=list)
+    excluded: list[ExcludedImageView] = Field(default_factory=list)
     note: str | None = None
 
     def distinct_images(self) -> list[str]:

@@ -86,6 +86,13 @@ def _check_printable(value: str) -> str:
     return value
 
 
+def _guids(value: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [str(i + 1) for i, item in enumerate(value) if not GUID.fullmatch(item)]
+    if bad:
+        raise ValueError(f"not a GUID at position(s) {', '.join(bad[:5])}; expected comma-separated subscription ids")
+    return tuple(dict.fromkeys(value))
+
+
 def _check_emails(value: tuple[str, ...]) -> tuple[str, ...]:
     bad = [address for address in value if not _EMAIL.fullmatch(address)]
     if bad:
@@ -102,6 +109,8 @@ def _check_ncrontab(value: str) -> str:
 
 Guid = Annotated[str, BeforeValidator(_strip_lower), matching(GUID.pattern, "GUID")]
 LowerStr = Annotated[str, BeforeValidator(_strip_lower)]
+GuidList = Annotated[tuple[str, ...], BeforeValidator(lambda v: _comma_list(_strip_lower(v))), AfterValidator(_guids)]
+"""Comma-separated GUIDs, lower-cased; each once (in order)."""
 CommaList = Annotated[tuple[str, ...], BeforeValidator(_comma_list)]
 EmailList = Annotated[tuple[str, ...], BeforeValidator(_comma_list), AfterValidator(_check_emails)]
 EmailAddress = Annotated[str, matching(_EMAIL.pattern, "e-mail address")]

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.exclusions import check_exclusions
 from core.network_policy import NetworkPolicy, check_allow_list
 from core.options import (
     ACI_CREATES_PER_5_MINUTES,
@@ -40,6 +41,7 @@ from core.setting_types import (
     CommaList,
     EventHubEntity,
     Guid,
+    GuidList,
     HttpsOnlyUrl,
     LowerStr,
     Ncrontab,
@@ -153,6 +155,8 @@ class Settings(NotificationSettings):
     # Azure placement of the scanner groups
     azure_subscription_id: Guid
     scanner_resource_group: ResourceGroupName
+    monitored_subscriptions: GuidList = ()  # empty: the app's own (core.scope.monitored_subscriptions)
+    scan_exclude: Annotated[CommaList, AfterValidator(check_exclusions)] = ()  # core.exclusions
     scanner_location: Annotated[
         str, BeforeValidator(_region_name), matching(r"[a-z][a-z0-9]{1,39}", "Azure region name such as westeurope")
     ]

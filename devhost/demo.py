@@ -11,6 +11,7 @@ from typing import Any
 
 from activities.notify_store import alert_counts
 from core.settings import SettingsError
+from devhost.demo_exports import EXPORTS_DIR, save_exports
 from devhost.demo_report import (
     ORCHESTRATIONS_FILE,
     REPORTS_DIR,
@@ -105,6 +106,7 @@ def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
     write_json(out / SUMMARY_FILE, summary)
     write_json(out / ORCHESTRATIONS_FILE, orchestration_details(records))
     save_reports(stack.settings, summary, out / REPORTS_DIR)
+    save_exports(stack.server.base_url, summary, out / EXPORTS_DIR)
     return summary
 
 
@@ -117,6 +119,7 @@ def _print_results(summary: dict[str, Any], stack: DemoStack, out: Path, failed_
     print(f"summary:        {out / SUMMARY_FILE}")
     print(f"orchestrations: {out / ORCHESTRATIONS_FILE}")
     print(f"reports:        {out / REPORTS_DIR}/*.json (copies: the URLs above end with the run)")
+    print(f"exports:        {out / EXPORTS_DIR}/ (GET /api/images/{{key}}/report and /sbom; index.json)")
     print(f"e-mails:        {stack.mail_dir}/*.eml ({summary['notifications']['email']})")
     print(f"webhooks:       {stack.webhook_dir}/*.json ({summary['notifications']['webhook']})")
     for name in stack.chat or {}:

@@ -17,6 +17,7 @@ from typing import Any
 from core.events import InvalidMessage, parse_message
 from core.images import InvalidImageRef, parse_image_ref
 from core.scanner_spec import per_image_timeout_seconds
+from core.scope import exclusions_of, monitored_subscriptions, scoped_targets
 from core.settings import Settings
 from devhost.armsim.scanner_run import behaviour_for, canonical_ref
 from devhost.armsim.timeline import GroupLife
@@ -255,14 +256,25 @@ def demands_of(
     }
     demands: list[Demand] = []
     durations: dict[str, float] = {}
+    rules = exclusions_of(settings)  # as the starter and resolve_images apply MONITORED_SUBSCRIPTIONS and SCAN_EXCLUDE
     for delivery in scenario.deliveries:
         if delivery.index not in arrivals:
             continue
         try:
-            targets = parse_message(delivery.body, scanner_resource_group=settings.scanner_resource_group).targets
+            targets = parse_message(
+                delivery.body,
+                scanner_resource_group=settings.scanner_resource_group,
+                scanner_subscription_id=str(settings.azure_subscription_id),
+            ).targets
         except InvalidMessage:
             continue
-        images = [i for t in targets for i in resources.get(t.resource_id.lower(), []) if i not in fresh]
+        kept = scoped_targets(targets, monitored_subscriptions(settings), rules, log=False).kept
+        images = [
+            i
+            for t in kept
+            for i in resources.get(t.resource_id.lower(), [])
+            if i not in fresh and rules.for_image(i) is None
+        ]
         for image in images:
             behaviour = behaviour_for(scenario.sim, image)
             hang = behaviour.result == "hang"

@@ -265,8 +265,11 @@ def report_json_document(scan: ImageScan, scan_types: Sequence[str]) -> dict[str
 
 
 def spdx_document(scan: ImageScan) -> dict[str, Any]:
-    """`-ScanResult.spdx.json`: a minimal SPDX 2.3 JSON SBOM."""
+    """`-ScanResult.spdx.json`: a minimal SPDX 2.3 JSON SBOM that spdx-tools validates (the document DESCRIBES the
+    image, which CONTAINS each package), as an SBOM generator writes it (SPDX 2.3, clause 11: relationships).
+    """
     packages = sorted({(p.name, p.installed_version) for f in scan.findings for p in f.packages})
+    image = {"name": scan.ref, "SPDXID": "SPDXRef-Image", "downloadLocation": "NOASSERTION", "filesAnalyzed": False}
     return {
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
@@ -275,8 +278,32 @@ def spdx_document(scan: ImageScan) -> dict[str, Any]:
         "documentNamespace": f"https://qscanner.invalid/{scan.config_id.removeprefix('sha256:')}",
         "creationInfo": {"creators": [f"Tool: QScanner-{QSCANNER_VERSION}"], "created": "2026-01-01T00:00:00Z"},
         "packages": [
-            {"name": name, "SPDXID": f"SPDXRef-Package-{n}", "versionInfo": version, "downloadLocation": "NOASSERTION"}
-            for n, (name, version) in enumerate(packages)
+            image,
+            *(
+                {
+                    "name": name,
+                    "SPDXID": f"SPDXRef-Package-{n}",
+                    "versionInfo": version,
+                    "downloadLocation": "NOASSERTION",
+                    "filesAnalyzed": False,
+                }
+                for n, (name, version) in enumerate(packages)
+            ),
+        ],
+        "relationships": [
+            {
+                "spdxElementId": "SPDXRef-DOCUMENT",
+                "relationshipType": "DESCRIBES",
+                "relatedSpdxElement": "SPDXRef-Image",
+            },
+            *(
+                {
+                    "spdxElementId": "SPDXRef-Image",
+                    "relationshipType": "CONTAINS",
+                    "relatedSpdxElement": f"SPDXRef-Package-{n}",
+                }
+                for n in range(len(packages))
+            ),
         ],
     }
 

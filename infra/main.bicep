@@ -157,6 +157,12 @@ param enableEventGridRoute bool = true
 @description('Seed route: subscription Activity Log -> hub via a Send-only SAS rule (turns on local auth), 10-15 minutes.')
 param enableActivityLogRoute bool = false
 
+@description('Other subscriptions to watch, comma-separated ids: each gets a system topic routed to the hub and the read role.')
+param monitoredSubscriptions string = ''
+
+@description('SCAN_EXCLUDE: comma-separated rg:<glob>, resource:<glob> and image:<glob> entries that are never scanned.')
+param scanExclude string = ''
+
 @description('Event Hubs tier. Basic halves the cost at rest but allows only $Default and cannot take the Activity Log.')
 @allowed([
   'Basic'
@@ -198,6 +204,10 @@ var uploadsContainerName = 'scan-uploads'
 var cacheTableName = 'imagecache'
 var scansTableName = 'scans'
 var durableTaskHubName = 'qscanner'
+// The app's own subscription is always watched (eventgrid.bicep); the others each get monitored-subscription.bicep.
+var ownSubscriptionId = toLower(subscription().subscriptionId)
+var extraSubscriptionIds = split(toLower(replace(monitoredSubscriptions, ' ', '')), ',')
+var monitoredSubscriptionIds = empty(monitoredSubscriptions) ? [ownSubscriptionId] : union([ownSubscriptionId], extraSubscriptionIds)
 var acrResourceIds = empty(scannerAcrResourceIds) ? [] : split(replace(scannerAcrResourceIds, ' ', ''), ',')
 
 // ---------------------------------------------------------------- resource groups
@@ -308,6 +318,25 @@ module activityLog 'app/activitylog.bicep' = if (enableActivityLogRoute) {
   }
 }
 
+module monitoredSubscriptionRoutes 'app/monitored-subscription.bicep' = [
+  for (monitoredSubscriptionId, index) in monitoredSubscriptionIds: if (!empty(monitoredSubscriptionId) && monitoredSubscriptionId != ownSubscriptionId) {
+    name: 'monitored-subscription-${index}'
+    scope: subscription(monitoredSubscriptionId)
+    params: {
+      environmentName: environmentName
+      location: location
+      tags: tags
+      eventsResourceGroupName: 'rg-${environmentName}-events'
+      systemTopicName: '${abbreviations.systemTopic}${toLower(uniqueString(monitoredSubscriptionId, environmentName))}'
+      eventHubNamespaceName: eventHub.outputs.namespaceName
+      eventHubName: eventHub.outputs.eventHubName
+      eventHubSubscriptionId: subscription().subscriptionId
+      eventHubResourceGroupName: appResourceGroup.name
+      appPrincipalId: identities.outputs.appIdentityPrincipalId
+    }
+  }
+]
+
 // ---------------------------------------------------------------- roles
 module customRoles 'app/custom-roles.bicep' = {
   name: 'custom-roles'
@@ -390,6 +419,8 @@ var plainSettings = {
   SCANS_TABLE: scansTableName
   // Scanner placement and identity.
   AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
+  MONITORED_SUBSCRIPTIONS: join(monitoredSubscriptionIds, ',')
+  SCAN_EXCLUDE: scanExclude
   SCANNER_RESOURCE_GROUP: scannerResourceGroup.name
   SCANNER_LOCATION: scannerRegion
   SCANNER_IDENTITY_RESOURCE_ID: identities.outputs.scannerIdentityId

@@ -147,6 +147,8 @@ class ScanRun:
             for rejected in resolved.rejected:
                 reason = f"invalid image reference in container {rejected.container!r}: {rejected.reason}"
                 self.finish(failed_result(rejected.shown_image(), reason, instance_id=self.instance_id))
+            for excluded in resolved.excluded:  # SCAN_EXCLUDE image: patterns: `skipped`, never scanned or alerted
+                self.finish(excluded.result(self.instance_id))
         else:
             images = [target.image]
             self.progress.add_images(images)

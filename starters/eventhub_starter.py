@@ -11,7 +11,9 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from core.events import DeploymentEvent, InvalidMessage, parse_message
+from core.exclusions import ExclusionRules
 from core.naming import instance_id_for
+from core.scope import exclusions_of, monitored_subscriptions, scoped_targets
 from core.settings import get_settings
 from core.trigger_bindings import load_event_hub_binding
 from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT
@@ -50,7 +52,10 @@ class ScanStartError(RuntimeError):
 
 @dataclass
 class BatchOutcome:
-    """Counts of one Event Hub batch; `targets` = `started` + `duplicates` + `failed`."""
+    """Counts of one Event Hub batch; `targets` = `started` + `duplicates` + `failed`.
+
+    `unmonitored` (subscription not in MONITORED_SUBSCRIPTIONS) and `excluded` (SCAN_EXCLUDE) are not targets.
+    """
 
     received: int = 0
     targets: int = 0
@@ -59,6 +64,8 @@ class BatchOutcome:
     rejected: int = 0
     skipped: int = 0
     failed: int = 0
+    unmonitored: int = 0
+    excluded: int = 0
 
 
 def orchestration_input(target: DeploymentEvent, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,11 +113,14 @@ async def start_scans(
     scanner_resource_group: str,
     options: Mapping[str, Any],
     scanner_subscription_id: str | None = None,
+    monitored: Iterable[str] | None = None,
+    exclusions: ExclusionRules | None = None,
 ) -> BatchOutcome:
     """Start one `scan_deployment` per target of the batch; raise ScanStartError after the batch if any start failed.
 
     Delivery is at least once and instance ids are deterministic, so a redelivered batch finds the instances it
     already started (`get_status`) and counts them as duplicates: raising after trying every target loses nothing.
+    Targets outside `monitored` (when given) or excluded by `exclusions` are skipped with a logged reason.
     """
     outcome = BatchOutcome()
     seen: set[str] = set()
@@ -129,7 +139,17 @@ async def start_scans(
             outcome.rejected += 1
             logger.warning("rejected message %d: not a deployment event message", outcome.received)
         outcome.skipped += parsed.skipped
-        for target in parsed.targets:
+        targets = parsed.targets
+        if monitored is not None or exclusions is not None:
+            scoped = scoped_targets(
+                targets,
+                monitored if monitored is not None else {t.subscription_id for t in targets},
+                exclusions or ExclusionRules(),
+            )
+            outcome.unmonitored += scoped.unmonitored
+            outcome.excluded += scoped.excluded
+            targets = scoped.kept
+        for target in targets:
             outcome.targets += 1
             instance_id = instance_id_for(target.resource_id, target.correlation_id)
             if instance_id in seen:
@@ -140,7 +160,7 @@ async def start_scans(
             if failure is not None:
                 errors.append(failure)
     logger.info(
-        "event batch received=%d targets=%d started=%d duplicates=%d rejected=%d skipped=%d failed=%d",
+        "event batch received=%d targets=%d started=%d duplicates=%d rejected=%d skipped=%d failed=%d unmonitored=%d excluded=%d",  # noqa: E501 - one literal: docs/operations.md quotes it
         *asdict(outcome).values(),
         extra={"batch": asdict(outcome)},
     )
@@ -174,4 +194,6 @@ async def eventhub_starter(events: list[func.EventHubEvent], client: df.DurableO
         scanner_resource_group=settings.scanner_resource_group,
         scanner_subscription_id=str(settings.azure_subscription_id),
         options=options,
+        monitored=monitored_subscriptions(settings),
+        exclusions=exclusions_of(settings),
     )

@@ -21,11 +21,12 @@ from activities.results_store import get_latest_result, get_scan_record
 from activities.storage_clients import clients_for
 from core.events import DeploymentEvent, InvalidResourceId, parse_resource_id
 from core.images import InvalidImageRef, parse_image_ref
-from core.naming import rescan_instance_id
+from core.naming import image_key, rescan_instance_id
 from core.network_policy import DestinationRefused
 from core.report import clip_reason
 from core.results import InstanceId
 from core.scan_input import scan_input_for_event, scan_input_for_image
+from core.scope import exclusions_of
 from core.settings import get_settings
 from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT
 
@@ -113,6 +114,8 @@ def scan_input_for_request(request: ScanRequest, now: datetime, nonce: str) -> t
             settings.network_policy().check_registry(ref.registry)
         except DestinationRefused as error:
             raise ValueError(f"registry refused: {error}") from None
+        if (excluded := exclusions_of(settings).reason(image=ref.canonical)) is not None:
+            raise ValueError(f"the image is never scanned: {excluded}")
         return rescan_instance_id(ref.canonical, nonce), scan_input_for_image(
             ref.canonical, options, force=request.force
         )
@@ -120,6 +123,8 @@ def scan_input_for_request(request: ScanRequest, now: datetime, nonce: str) -> t
     event = DeploymentEvent.from_parts(parts, MANUAL_CORRELATION_PREFIX + nonce, now)
     if in_scanner_resource_group(event, settings):
         raise ValueError("the resource is in the scanner resource group, whose groups are never scanned")
+    if (excluded := exclusions_of(settings).reason(resource_id=event.resource_id)) is not None:
+        raise ValueError(f"the resource is never scanned: {excluded}")
     instance_id = rescan_instance_id(event.resource_id.lower(), nonce)
     return instance_id, scan_input_for_event(event, options, force=request.force)
 
@@ -238,4 +243,4 @@ async def get_image(req: func.HttpRequest) -> func.HttpResponse:
     result = await asyncio.to_thread(_read_latest, canonical)
     if result is None:
         return error_response(404, "no stored result for this image")
-    return json_response({"image": canonical, "result": result}, 200)
+    return json_response({"image": canonical, "key": image_key(canonical), "result": result}, 200)

@@ -162,7 +162,9 @@ class BicepFile:
         value = rest[-1]
         conditional, looped = value.type == "if_statement", value.type == "for_statement"
         if conditional or looped:
-            value = [child for child in value.named_children if child.type == "object"][-1]
+            inner = [child for child in value.named_children if child.type in ("object", "if_statement")][-1]
+            conditional = conditional or inner.type == "if_statement"  # a filtered loop: [for x in y: if (c) {...}]
+            value = inner if inner.type == "object" else [c for c in inner.named_children if c.type == "object"][-1]
         if kind == "resource" and any(_text(child) == "existing" for child in node.children):
             kind = "existing"
         return Declaration(kind, _text(name_node), str(literal(reference_node)), value, conditional, looped, self)

@@ -32,6 +32,8 @@ ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 DEPLOYMENT_READER = "custom:deploymentReaderRoleId"
 SCANNER_OPERATOR = "custom:scannerOperatorRoleId"
 IDENTITY_ASSIGNER = "custom:identityAssignerRoleId"
+MONITORED_DEPLOYMENT_READER = "custom:deploymentReader"
+MONITORED_SUBSCRIPTION = "app/monitored-subscription.bicep"
 
 APP_PRINCIPAL = "appPrincipalId"
 ROLES_APP = "app/roles-app.bicep"
@@ -63,6 +65,8 @@ EXPECTED_GRANTS = {
     Grant("app/eventgrid.bicep", EVENT_HUBS_DATA_SENDER, "systemTopic.identity.principalId", EVENT_HUB),
     Grant("app/roles-acr.bicep", ACR_PULL, "scannerPrincipalId", "Microsoft.ContainerRegistry/registries"),
     Grant("app/roles-acr.bicep", ACR_PULL, APP_PRINCIPAL, "Microsoft.ContainerRegistry/registries"),
+    Grant(MONITORED_SUBSCRIPTION, MONITORED_DEPLOYMENT_READER, APP_PRINCIPAL, SUBSCRIPTION_SCOPE),
+    Grant("app/roles-hub-sender.bicep", EVENT_HUBS_DATA_SENDER, "senderPrincipalId", EVENT_HUB),
 }
 
 EXPECTED_CUSTOM_ROLES = {
@@ -98,10 +102,16 @@ def _text(node: tree_sitter.Node) -> str:
 
 
 def _role_of(declaration: Declaration) -> str:
-    """The built-in role GUID, or `custom:<param>` for a role definition id passed in as a parameter."""
+    """The built-in role GUID, `custom:<param>` for a role definition id passed in as a parameter, or
+    `custom:<declaration>` for `<declaration>.id` of a role definition in the same file."""
     node = declaration.node("properties", "roleDefinitionId")
     assert node is not None, f"{declaration.name}: no roleDefinitionId"
     file = declaration.file
+    if node.type == "member_expression":
+        holder, member = node.named_children
+        assert _text(member) == "id", f"{declaration.name}: unexpected role id {_text(node)}"
+        assert file.declaration(_text(holder)).resource_type == ROLE_DEFINITION
+        return f"custom:{_text(holder)}"
     if node.type == "identifier":
         assert _text(node) in file.parameters(), f"{declaration.name}: role id {_text(node)} is not a parameter"
         return f"custom:{_text(node)}"
@@ -166,13 +176,17 @@ def test_role_assignments_name_a_service_principal_and_a_stable_guid():
 
 def test_only_the_custom_read_role_is_granted_at_subscription_scope():
     subscription_grants = [grant for grant in _grants() if grant.scope == SUBSCRIPTION_SCOPE]
-    assert [grant.role for grant in subscription_grants] == [DEPLOYMENT_READER]
+    assert sorted(grant.role for grant in subscription_grants) == [MONITORED_DEPLOYMENT_READER, DEPLOYMENT_READER]
 
 
-@pytest.mark.parametrize("role_name", sorted(EXPECTED_CUSTOM_ROLES))
-def test_custom_roles_hold_only_the_needed_actions(role_name: str):
+@pytest.mark.parametrize(
+    ("file", "role_name"),
+    [("app/custom-roles.bicep", name) for name in sorted(EXPECTED_CUSTOM_ROLES)]
+    + [(MONITORED_SUBSCRIPTION, "deploymentReader")],
+)
+def test_custom_roles_hold_only_the_needed_actions(file: str, role_name: str):
     actions, assignable_scope = EXPECTED_CUSTOM_ROLES[role_name]
-    role = bicep_file("app/custom-roles.bicep").declaration(role_name)
+    role = bicep_file(file).declaration(role_name)
     (permission,) = role.value("properties", "permissions")
     assert set(permission["actions"]) == actions
     assert permission["notActions"] == [] and permission["dataActions"] == [] and permission["notDataActions"] == []

@@ -112,3 +112,22 @@ def test_server_error_is_retryable_and_forbidden_is_not(sim: ArmSimulator, setti
     with pytest.raises(ArmError) as caught:
         resolve_images(event_for(JOB_ID), settings)
     assert not caught.value.retryable and caught.value.code == "AuthorizationFailed"
+
+
+def test_image_exclusions_are_listed_apart_with_their_entry(settings: Settings) -> None:
+    excluding = settings.model_copy(update={"scan_exclude": ("image:docker.io/library/nginx:*", "image:*busybox*")})
+    resolved = resolve_images(event_for(GROUP_ID), excluding)
+    assert [i.image for i in resolved.images] == ["docker.io/library/redis@sha256:" + "a" * 64]
+    assert [(i.image, i.init, i.reason) for i in resolved.excluded] == [
+        ("docker.io/library/nginx:1.27", False, "excluded by SCAN_EXCLUDE image:docker.io/library/nginx:*"),
+        ("docker.io/library/busybox:latest", True, "excluded by SCAN_EXCLUDE image:*busybox*"),
+    ]
+    everything = settings.model_copy(update={"scan_exclude": ("image:*",)})
+    all_out = resolve_images(event_for(JOB_ID), everything)
+    assert all_out.found and not all_out.images and all_out.note == "every image is excluded by SCAN_EXCLUDE"
+
+
+def test_a_resource_excluded_by_group_is_not_read(settings: Settings, sim: ArmSimulator) -> None:
+    excluding = settings.model_copy(update={"scan_exclude": ("rg:*",)})
+    resolved = resolve_images(event_for(GROUP_ID), excluding)
+    assert not resolved.found and resolved.note is not None and resolved.note.startswith("excluded by SCAN_EXCLUDE rg:")

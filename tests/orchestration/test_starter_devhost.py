@@ -95,7 +95,7 @@ def test_batch_with_duplicates_and_bad_messages_then_redelivery(
     record = deliver(server, batch)
     assert (record["status"], record["attempts"]) == ("succeeded", 1)
     assert batch_lines(caplog) == [
-        "event batch received=5 targets=8 started=5 duplicates=3 rejected=2 skipped=1 failed=0"
+        "event batch received=5 targets=8 started=5 duplicates=3 rejected=2 skipped=1 failed=0 unmonitored=0 excluded=0"
     ]
     targets = parse_deployment_events(activity_log, scanner_resource_group=SCANNER_RG)
     targets += parse_deployment_events(event_grid, scanner_resource_group=SCANNER_RG)
@@ -115,7 +115,7 @@ def test_batch_with_duplicates_and_bad_messages_then_redelivery(
     again = deliver(server, batch)
     assert again["status"] == "succeeded"
     assert batch_lines(caplog) == [
-        "event batch received=5 targets=8 started=0 duplicates=8 rejected=2 skipped=1 failed=0"
+        "event batch received=5 targets=8 started=0 duplicates=8 rejected=2 skipped=1 failed=0 unmonitored=0 excluded=0"
     ]
     after = {s["instanceId"]: s for s in server.engine.list_statuses()}
     assert {instance_id: after[instance_id]["createdTime"] for instance_id in expected} == created
@@ -133,8 +133,10 @@ def test_transient_start_failure_is_retried_by_the_host_policy(
     record = deliver(server, [body])
     assert (record["status"], record["attempts"]) == ("succeeded", 2)
     assert batch_lines(caplog) == [
-        "event batch received=1 targets=1 started=0 duplicates=0 rejected=0 skipped=0 failed=1",
-        "event batch received=1 targets=1 started=1 duplicates=0 rejected=0 skipped=0 failed=0",
+        "event batch received=1 targets=1 started=0 duplicates=0 rejected=0 skipped=0 failed=1"
+        " unmonitored=0 excluded=0",
+        "event batch received=1 targets=1 started=1 duplicates=0 rejected=0 skipped=0 failed=0"
+        " unmonitored=0 excluded=0",
     ]
     [target] = parse_deployment_events(body, scanner_resource_group=SCANNER_RG)
     assert engine.get_status(instance_id_for(target.resource_id, target.correlation_id)) is not None

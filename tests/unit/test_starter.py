@@ -119,6 +119,7 @@ def test_bad_messages_are_rejected_and_the_rest_of_the_batch_proceeds(caplog: py
     assert len(batch_lines) == 1
     assert batch_lines[0].getMessage() == (
         "event batch received=5 targets=2 started=2 duplicates=0 rejected=3 skipped=16 failed=0"
+        " unmonitored=0 excluded=0"
     )
     assert batch_lines[0].batch["rejected"] == 3  # type: ignore[attr-defined]
 
