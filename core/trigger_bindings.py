@@ -1,4 +1,4 @@
-"""The trigger bindings' settings, read when the app is indexed: the Event Hub trigger's and the janitor timer's.
+"""The trigger bindings' settings, read when the app is indexed: the Event Hub trigger's, the janitor and sweep timers'.
 
 The same variables as in `core.settings.Settings` (and documented there), read apart because decorators run at import.
 """
@@ -12,7 +12,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.setting_types import EventHubEntity, Ncrontab, SettingName
-from core.settings import DEFAULT_EVENTHUB_CONNECTION, DEFAULT_JANITOR_SCHEDULE, SettingsError
+from core.settings import DEFAULT_EVENTHUB_CONNECTION, DEFAULT_JANITOR_SCHEDULE, DEFAULT_SWEEP_SCHEDULE, SettingsError
 
 _Binding = TypeVar("_Binding", bound=BaseModel)
 
@@ -58,3 +58,16 @@ class JanitorBinding(BaseModel):
 def load_janitor_binding(environ: Mapping[str, str] | None = None) -> JanitorBinding:
     """The timer's schedule, read when the app is indexed for the same reason as `load_event_hub_binding`."""
     return _load_binding(JanitorBinding, environ)
+
+
+class SweepBinding(BaseModel):
+    """The inventory sweep timer's schedule, the same variable as in Settings."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sweep_schedule: Ncrontab = DEFAULT_SWEEP_SCHEDULE
+
+
+def load_sweep_binding(environ: Mapping[str, str] | None = None) -> SweepBinding:
+    """SWEEP_SCHEDULE, read when the app is indexed for the same reason as `load_event_hub_binding`."""
+    return _load_binding(SweepBinding, environ)

@@ -16,6 +16,7 @@ from typing import Any
 from devhost.armsim import arm, limits
 from devhost.armsim.faults import Fault, SimResponse, fault_from_json, fault_response
 from devhost.armsim.groups import CAPACITY_EVENT, SimGroup
+from devhost.armsim.resource_graph import ResourceGraph, is_query_path
 from devhost.armsim.scenario import Scenario
 from devhost.armsim.timeline import GroupTimeline
 
@@ -56,6 +57,7 @@ class SimState:
             parsed = arm.parse_arm_path(resource.id)
             if parsed is not None and parsed.name:
                 self._seeded[parsed.key()] = (resource, parsed)
+        self.resource_graph = ResourceGraph(self._seeded, now(), self.sim.resource_graph_quota)
         self._faults: list[Fault] = []
         self._tokens: set[str] = set()
         self.token_client_ids: list[str | None] = []
@@ -132,6 +134,10 @@ class SimState:
                 },
                 "refused": dict(self.refused),
                 "scans": {"images_started": self.images_started},
+                "resource_graph": {
+                    "queries": self.resource_graph.queries,
+                    "throttled": self.resource_graph.throttled,
+                },
                 "upload_failures": sum(g.upload_failures for g in self._groups.values()),
             }
 
@@ -150,7 +156,17 @@ class SimState:
         if path.rstrip("/") == MSI_PATH:
             return self._token(query, headers)
         with self._lock:
+            self.resource_graph.retire_due(self._now())
+            if is_query_path(method, path):
+                return self._resource_graph(query, headers, body)
             return self._arm(method, path, query, headers, body)
+
+    def _resource_graph(self, query: dict[str, str], headers: dict[str, str], body: bytes) -> SimResponse:
+        auth = headers.get("authorization", "")
+        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
+        if token not in self._tokens:
+            return SimResponse(401, arm.arm_error(401, "The access token is missing or was not issued by this ARM."))
+        return self.resource_graph.handle(query, token, body, self._now())
 
     # ---- admin and identity -----------------------------------------------------------------------------------
     def _admin(self, method: str, path: str, body: bytes) -> SimResponse:
