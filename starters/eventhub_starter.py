@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import azure.durable_functions as df
 import azure.functions as func
 
+from activities.inventory_events import InventoryBatch
 from core.events import DeploymentEvent, InvalidMessage, parse_message
 from core.naming import instance_id_for
 from core.settings import get_settings
@@ -106,6 +107,7 @@ async def start_scans(
     scanner_resource_group: str,
     options: Mapping[str, Any],
     scanner_subscription_id: str | None = None,
+    inventory: InventoryBatch | None = None,
 ) -> BatchOutcome:
     """Start one `scan_deployment` per target of the batch; raise ScanStartError after the batch if any start failed.
 
@@ -129,6 +131,8 @@ async def start_scans(
             outcome.rejected += 1
             logger.warning("rejected message %d: not a deployment event message", outcome.received)
         outcome.skipped += parsed.skipped
+        if inventory is not None:  # writes and deletes for the inventory (activities/inventory_events.py)
+            inventory.add(parsed)
         for target in parsed.targets:
             outcome.targets += 1
             instance_id = instance_id_for(target.resource_id, target.correlation_id)
@@ -139,6 +143,8 @@ async def start_scans(
             failure = await _start_one(client, instance_id, target, options, outcome)
             if failure is not None:
                 errors.append(failure)
+    if inventory is not None:
+        errors += await inventory.apply()
     logger.info(
         "event batch received=%d targets=%d started=%d duplicates=%d rejected=%d skipped=%d failed=%d",
         *asdict(outcome).values(),
@@ -174,4 +180,5 @@ async def eventhub_starter(events: list[func.EventHubEvent], client: df.DurableO
         scanner_resource_group=settings.scanner_resource_group,
         scanner_subscription_id=str(settings.azure_subscription_id),
         options=options,
+        inventory=InventoryBatch(settings),
     )
