@@ -50,6 +50,8 @@ class InventoryBatch:
     """The writes and deletes of one Event Hub batch, applied after the batch's scans were started."""
 
     settings: Settings
+    now: datetime | None = None
+    """The batch's time: the events' enqueued time (the host's clock; devhost's virtual one), else the wall clock."""
     writes: dict[str, DeploymentEvent] = field(default_factory=dict)
     deletes: list[DeploymentEvent] = field(default_factory=list)
 
@@ -61,7 +63,7 @@ class InventoryBatch:
 
     async def apply(self, now: datetime | None = None) -> list[Exception]:
         """Apply every event; the errors of those that failed (the caller raises so the batch is redelivered)."""
-        return await asyncio.to_thread(self._apply_all, now or datetime.now(UTC))
+        return await asyncio.to_thread(self._apply_all, now or self.now or datetime.now(UTC))
 
     def _apply_all(self, now: datetime) -> list[Exception]:
         client = table(self.settings)
@@ -89,3 +91,9 @@ class InventoryBatch:
                 "inventory: batch writes=%d deletes=%d failed=%d", len(self.writes), len(self.deletes), len(errors)
             )
         return errors
+
+
+def batch_time(enqueued: Iterable[datetime | None]) -> datetime | None:
+    """The latest enqueued time of a batch's events (UTC), None when none carries one."""
+    times = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in enqueued if isinstance(t, datetime)]
+    return max(times) if times else None

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from activities.storage_clients import clients_for
 from core.events import DeploymentEvent
+from core.naming import image_key
 from core.resource_ids import parse_resource_id
 from core.settings import Settings
 from core.workloads import (
@@ -37,6 +38,8 @@ from core.workloads import (
 )
 
 ROW_PREFIX = "w-"
+INDEX_PREFIX = "i-"
+INDEX_ROW_PREFIX = "r-"
 SWEEPS_PARTITION = "sweeps"
 STATE_PROPERTY = "state"
 MAX_STATE_CHARS = 32_000
@@ -119,8 +122,43 @@ def change(client: TableClient, resource_id: str, rule: Callable[[State], State]
                 )
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
             continue
+        _index(client, resource_id, before, after)
         return before, after
     raise InventoryConflict(f"inventory row of {resource_id} kept changing; gave up after {_ATTEMPTS} attempts")
+
+
+def _images(state: State) -> set[str]:
+    return set(state.distinct_images()) if isinstance(state, Workload) else set()
+
+
+def _index(client: TableClient, resource_id: str, before: State, after: State) -> None:
+    """Keep the image -> workloads index (partition `i-<image key>`) in step with a change (verified on read)."""
+    row = INDEX_ROW_PREFIX + row_key(resource_id)[len(ROW_PREFIX) :]
+    for image in _images(before) - _images(after):
+        with contextlib.suppress(ResourceNotFoundError):
+            client.delete_entity(INDEX_PREFIX + image_key(image), row)
+    for image in _images(after) - _images(before):
+        client.upsert_entity(
+            {"PartitionKey": INDEX_PREFIX + image_key(image), "RowKey": row, "resource_id": resource_id}
+        )
+
+
+def workloads_running(client: TableClient, image: str, limit: int) -> tuple[list[Workload], bool]:
+    """Up to `limit` workloads running `image` (canonical), and whether there are more (from the index, checked)."""
+    found: list[Workload] = []
+    rows = client.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PREFIX + image_key(image)})
+    for entry in rows:
+        resource_id = str(entry.get("resource_id", ""))
+        try:
+            current = client.get_entity(partition_of(resource_id), row_key(resource_id))
+        except (ResourceNotFoundError, ValueError):
+            continue
+        state = state_of(dict(current))
+        if isinstance(state, Workload) and image in state.distinct_images():
+            if len(found) >= limit:
+                return found, True
+            found.append(state)
+    return found, False
 
 
 # --- events ---------------------------------------------------------------------------------------------------
@@ -169,7 +207,10 @@ def entries(client: TableClient, subscription: str | None = None) -> Iterable[tu
     if subscription is not None:
         query = client.query_entities("PartitionKey eq @pk", parameters={"pk": subscription.lower()})
     else:
-        query = client.query_entities("PartitionKey ne @pk", parameters={"pk": SWEEPS_PARTITION})
+        query = client.query_entities(
+            "PartitionKey ne @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": SWEEPS_PARTITION, "lo": ROW_PREFIX, "hi": ROW_PREFIX[:-1] + chr(ord(ROW_PREFIX[-1]) + 1)},
+        )
     for entity in query:
         if str(entity.get("RowKey", "")).startswith(ROW_PREFIX):
             yield dict(entity), state_of(dict(entity))

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import azure.durable_functions as df
 import azure.functions as func
 
-from activities.inventory_events import InventoryBatch
+from activities.inventory_events import InventoryBatch, batch_time
 from core.events import DeploymentEvent, InvalidMessage, parse_message
 from core.naming import instance_id_for
 from core.settings import get_settings
@@ -180,5 +180,5 @@ async def eventhub_starter(events: list[func.EventHubEvent], client: df.DurableO
         scanner_resource_group=settings.scanner_resource_group,
         scanner_subscription_id=str(settings.azure_subscription_id),
         options=options,
-        inventory=InventoryBatch(settings),
+        inventory=InventoryBatch(settings, now=batch_time(event.enqueued_time for event in events)),
     )

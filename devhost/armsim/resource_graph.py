@@ -123,7 +123,17 @@ class ResourceGraph:
         return True
 
     # ---- the query endpoint ------------------------------------------------------------------------------------
-    def handle(self, query: dict[str, str], token: str, body: bytes, now: datetime) -> SimResponse:
+    def stats(self) -> dict[str, int]:
+        return {"queries": self.queries, "throttled": self.throttled}
+
+    def handle(
+        self, query: dict[str, str], headers: dict[str, str], tokens: set[str], body: bytes, now: datetime
+    ) -> SimResponse:
+        """A query with a token the simulator issued (401 otherwise), counted against that token's quota window."""
+        auth = headers.get("authorization", "")
+        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
+        if token not in tokens:
+            return SimResponse(401, arm.arm_error(401, "The access token is missing or was not issued by this ARM."))
         if query.get("api-version") not in API_VERSIONS:
             return _bad_request(
                 f"The api-version '{query.get('api-version')}' is invalid for Microsoft.ResourceGraph",

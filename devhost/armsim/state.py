@@ -134,10 +134,7 @@ class SimState:
                 },
                 "refused": dict(self.refused),
                 "scans": {"images_started": self.images_started},
-                "resource_graph": {
-                    "queries": self.resource_graph.queries,
-                    "throttled": self.resource_graph.throttled,
-                },
+                "resource_graph": self.resource_graph.stats(),
                 "upload_failures": sum(g.upload_failures for g in self._groups.values()),
             }
 
@@ -158,15 +155,8 @@ class SimState:
         with self._lock:
             self.resource_graph.retire_due(self._now())
             if is_query_path(method, path):
-                return self._resource_graph(query, headers, body)
+                return self.resource_graph.handle(query, headers, self._tokens, body, self._now())
             return self._arm(method, path, query, headers, body)
-
-    def _resource_graph(self, query: dict[str, str], headers: dict[str, str], body: bytes) -> SimResponse:
-        auth = headers.get("authorization", "")
-        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
-        if token not in self._tokens:
-            return SimResponse(401, arm.arm_error(401, "The access token is missing or was not issued by this ARM."))
-        return self.resource_graph.handle(query, token, body, self._now())
 
     # ---- admin and identity -----------------------------------------------------------------------------------
     def _admin(self, method: str, path: str, body: bytes) -> SimResponse:
