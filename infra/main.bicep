@@ -177,6 +177,7 @@ var resultsContainerName = 'scan-reports'
 var uploadsContainerName = 'scan-uploads'
 var cacheTableName = 'imagecache'
 var scansTableName = 'scans'
+var inventoryTableName = 'inventory'
 var durableTaskHubName = 'qscanner'
 var acrResourceIds = empty(scannerAcrResourceIds) ? [] : split(replace(scannerAcrResourceIds, ' ', ''), ',')
 
@@ -232,6 +233,7 @@ module storage 'app/storage.bicep' = {
     tableNames: [
       cacheTableName
       scansTableName
+      inventoryTableName
     ]
   }
 }
@@ -366,6 +368,9 @@ var plainSettings = {
   UPLOADS_CONTAINER: uploadsContainerName
   CACHE_TABLE: cacheTableName
   SCANS_TABLE: scansTableName
+  // Inventory and Resource Graph sweeps (the app's identity reads the monitored subscriptions: roles-subscription).
+  INVENTORY_TABLE: inventoryTableName
+  SWEEP_SCHEDULE: '0 30 */6 * * *'
   // Scanner placement and identity.
   AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
   SCANNER_RESOURCE_GROUP: scannerResourceGroup.name
