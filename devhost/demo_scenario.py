@@ -14,7 +14,8 @@ from devhost.armsim.scenario import SCENARIO_DIR_CONTEXT, Scenario
 
 DESCRIPTION_KEY = "description"
 CACHE_KEY = "cache"
-DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY)
+SWEEPS_KEY = "sweeps_at_s"
+DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY, SWEEPS_KEY)
 ENVELOPE_KEYS = frozenset({"body", "after_s", "at_s", "note"})
 MAX_AT_S = 7 * 24 * 3600  # a week of virtual time: far beyond any wave, small enough to catch a unit mistake (ms)
 SeverityName = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
@@ -87,6 +88,7 @@ class DemoScenario:
     deliveries: list[Delivery]
     cache: list[CacheSeed]
     description: str | None
+    sweeps_at_s: tuple[float, ...] = ()
 
 
 def _is_envelope(item: object) -> bool:
@@ -151,7 +153,12 @@ def parse_scenario(document: object, source: str = "scenario", base_dir: Path | 
         raise ScenarioError(f"{source}: {error}") from None
     if description is not None and not isinstance(description, str):
         raise ScenarioError(f"{source}: {DESCRIPTION_KEY} must be a string")
-    return DemoScenario(sim=sim, deliveries=deliveries, cache=seeds, description=description)
+    sweeps = document.get(SWEEPS_KEY) or []
+    if not isinstance(sweeps, list) or not all(
+        isinstance(t, int | float) and not isinstance(t, bool) and 0 <= t <= MAX_AT_S for t in sweeps
+    ):
+        raise ScenarioError(f"{source}: {SWEEPS_KEY} must be a list of virtual seconds from 0 to {MAX_AT_S}")
+    return DemoScenario(sim, deliveries, seeds, description, tuple(sorted(float(t) for t in sweeps)))
 
 
 def load_demo_scenario(path: str | Path) -> DemoScenario:
