@@ -61,6 +61,9 @@ def parse_query(params: Mapping[str, str]) -> InventoryQuery:
     unknown = sorted(set(params) - set(FILTERS) - {"code"})  # `code`: the function key
     if unknown:
         raise BadQuery(f"unknown query parameter {unknown[0]!r} (known: {', '.join(FILTERS)})")
+    empty = [name for name in FILTERS if name in params and not params[name].strip()]
+    if empty:
+        raise BadQuery(f"query parameter {empty[0]} is empty (leave it out instead)")
     subscription = (params.get("subscription") or "").strip().lower() or None
     if subscription is not None and not GUID.fullmatch(subscription):
         raise BadQuery("subscription must be a subscription id (GUID)")
