@@ -1,4 +1,5 @@
-"""The inventory side of the Event Hub starter: successful writes and deletes of a batch applied to the inventory.
+"""The inventory side of the Event Hub starter: a batch's successful writes and deletes go to `inventory_events`
+orchestrations (deterministic ids), whose activity applies them to the inventory with the activity retry policy.
 
 A write is read through ARM (the same calls as `resolve_images`) so the entry holds the workload as it is; a
 resource already gone adds nothing (its delete comes, or the next sweep notices). A delete leaves a tombstone
@@ -7,21 +8,27 @@ resource already gone adds nothing (its delete comes, or the next sweep notices)
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import azure.durable_functions as df
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from pydantic import BaseModel, ConfigDict, Field
 
+from activities import names
+from activities.activity_registry import activity_registrar, validated
 from activities.arm_resources import in_scanner_resource_group, read_workload
 from activities.clients import classify
 from activities.inventory_store import record_delete, record_write, table
 from core.events import DeploymentEvent, ParseResult
 from core.images import InvalidImageRef, parse_image_ref
-from core.settings import Settings
+from core.settings import Settings, get_settings
 from core.workloads import MAX_IMAGES_PER_WORKLOAD, Observed, WorkloadImage
+from orchestrators.names import ORCHESTRATOR_INVENTORY_EVENTS
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +52,36 @@ def observe(event: DeploymentEvent, settings: Settings) -> Observed | None:
     return Observed(resource_id=event.resource_id, location=region, images=tuple(images[:MAX_IMAGES_PER_WORKLOAD]))
 
 
+INVENTORY_INSTANCE_PREFIX = "inv-"
+MAX_EVENTS_PER_UPDATE = 100
+"""Events per `inventory_events` orchestration (its input stays small; a larger batch starts several)."""
+
+
+class InventoryUpdate(BaseModel):
+    """The input of `inventory_events` and of its activity: the batch's time and its writes and deletes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    now: datetime
+    writes: list[DeploymentEvent] = Field(default_factory=list, max_length=MAX_EVENTS_PER_UPDATE)
+    deletes: list[DeploymentEvent] = Field(default_factory=list, max_length=MAX_EVENTS_PER_UPDATE)
+
+
+def update_instance_id(update: InventoryUpdate) -> str:
+    """Deterministic: a redelivered batch finds the update it already started."""
+    keys = sorted(
+        f"{kind}|{e.resource_id.lower()}|{e.correlation_id}|{e.event_time.isoformat()}"
+        for kind, events in (("w", update.writes), ("d", update.deletes))
+        for e in events
+    )
+    return INVENTORY_INSTANCE_PREFIX + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+
+
 @dataclass
 class InventoryBatch:
-    """The writes and deletes of one Event Hub batch, applied after the batch's scans were started."""
+    """The writes and deletes of one Event Hub batch, handed to `inventory_events` orchestrations after the batch's
+    scans were started (the starter itself needs neither ARM nor the inventory table).
+    """
 
     settings: Settings
     now: datetime | None = None
@@ -57,40 +91,68 @@ class InventoryBatch:
 
     def add(self, parsed: ParseResult) -> None:
         for target in parsed.targets:
-            key = f"{target.resource_id.lower()}|{target.correlation_id}"
-            self.writes.setdefault(key, target)
+            self.writes.setdefault(f"{target.resource_id.lower()}|{target.correlation_id}", target)
         self.deletes += [d for d in parsed.deletes if not in_scanner_resource_group(d, self.settings)]
 
-    async def apply(self, now: datetime | None = None) -> list[Exception]:
-        """Apply every event; the errors of those that failed (the caller raises so the batch is redelivered)."""
-        return await asyncio.to_thread(self._apply_all, now or self.now or datetime.now(UTC))
-
-    def _apply_all(self, now: datetime) -> list[Exception]:
-        client = table(self.settings)
-        ttl = timedelta(hours=self.settings.inventory_tombstone_hours)
-        errors: list[Exception] = []
-        events: Iterable[tuple[bool, DeploymentEvent]] = [(False, w) for w in self.writes.values()] + [
-            (True, d) for d in self.deletes
+    def updates(self) -> list[InventoryUpdate]:
+        now = self.now or datetime.now(UTC)
+        events = [(False, w) for w in self.writes.values()] + [(True, d) for d in self.deletes]
+        chunks = [events[i : i + MAX_EVENTS_PER_UPDATE] for i in range(0, len(events), MAX_EVENTS_PER_UPDATE)]
+        return [
+            InventoryUpdate(now=now, writes=[e for d, e in chunk if not d], deletes=[e for d, e in chunk if d])
+            for chunk in chunks
         ]
-        for is_delete, event in events:
+
+    async def start(self, client: Any) -> list[Exception]:
+        """Start one `inventory_events` per chunk unless it exists; the errors of failed starts (batch redelivered)."""
+        errors: list[Exception] = []
+        for update in self.updates():
+            instance_id = update_instance_id(update)
             try:
-                if is_delete:
-                    record_delete(client, event, now, ttl)
-                elif not in_scanner_resource_group(event, self.settings):
-                    record_write(client, event, observe(event, self.settings), now)
-            except Exception as error:  # one failure must not stop the rest; the batch is redelivered
-                logger.warning(
-                    "inventory: could not apply %s of %s: %s",
-                    "delete" if is_delete else "write",
-                    event.resource_id,
-                    type(error).__name__,
-                )
+                status = await client.get_status(instance_id)
+                if status is not None and getattr(status, "runtime_status", None) is not None:
+                    continue
+                await client.start_new(ORCHESTRATOR_INVENTORY_EVENTS, instance_id, update.model_dump(mode="json"))
+            except Exception as error:  # transient like a scan start: the batch is redelivered
+                logger.warning("inventory: could not start %s: %s", instance_id, type(error).__name__)
                 errors.append(error)
-        if self.writes or self.deletes:
-            logger.info(
-                "inventory: batch writes=%d deletes=%d failed=%d", len(self.writes), len(self.deletes), len(errors)
-            )
         return errors
+
+
+def apply_update(settings: Settings, update: InventoryUpdate) -> dict[str, int]:
+    """Apply an update's events; raises after trying all if any failed (the activity is retried; applied events are
+    stale the second time, so a retry changes nothing twice).
+    """
+    client = table(settings)
+    ttl = timedelta(hours=settings.inventory_tombstone_hours)
+    failed: list[Exception] = []
+    for is_delete, event in [(False, w) for w in update.writes] + [(True, d) for d in update.deletes]:
+        try:
+            if is_delete:
+                record_delete(client, event, update.now, ttl)
+            elif not in_scanner_resource_group(event, settings):
+                record_write(client, event, observe(event, settings), update.now)
+        except Exception as error:  # one failure must not stop the rest
+            logger.warning(
+                "inventory: could not apply %s of %s: %s",
+                "delete" if is_delete else "write",
+                event.resource_id,
+                type(error).__name__,
+            )
+            failed.append(error)
+    if failed:
+        raise failed[0]
+    return {"writes": len(update.writes), "deletes": len(update.deletes)}
+
+
+inventory_events_blueprint = df.Blueprint()
+activity = activity_registrar(inventory_events_blueprint)
+
+
+@activity(names.APPLY_INVENTORY_EVENTS)
+def apply_inventory_events_activity(payload: dict[str, Any]) -> dict[str, Any]:
+    """Activity: `InventoryUpdate` -> counts."""
+    return apply_update(get_settings(), validated(InventoryUpdate, payload))
 
 
 def batch_time(enqueued: Iterable[datetime | None]) -> datetime | None:

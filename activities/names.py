@@ -21,6 +21,7 @@ SWEEP_BEGIN = "sweep_begin"
 SWEEP_PAGE = "sweep_page"
 SWEEP_FINISH = "sweep_finish"
 SWEEP_RECORD = "sweep_record"
+APPLY_INVENTORY_EVENTS = "apply_inventory_events"
 
 ACI_QUOTA_ERROR_MARKER = "aci-quota-reached"
 """Starts the message of a create that ACI refused for quota (code ContainerGroupQuotaReached, status 400 or 409):

@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 
+from activities.inventory_events import INVENTORY_INSTANCE_PREFIX
 from activities.inventory_store import sweep_runs, table
 from core.events import InvalidMessage, parse_message
 from core.sweep import SWEEP_INSTANCE_ID
@@ -86,5 +87,6 @@ def sweep_summary(settings: Any) -> dict[str, int]:
 
 
 def is_sweep(instance: dict[str, Any]) -> bool:
-    """The sweep's own orchestration (its scans are scans like any other and stay counted)."""
-    return str(instance.get("instanceId")) == SWEEP_INSTANCE_ID
+    """The inventory's own orchestrations: the sweep and the event updates (the sweep's scans stay counted)."""
+    instance_id = str(instance.get("instanceId"))
+    return instance_id == SWEEP_INSTANCE_ID or instance_id.startswith(INVENTORY_INSTANCE_PREFIX)

@@ -2,3 +2,4 @@
 
 ORCHESTRATOR_SCAN_DEPLOYMENT = "scan_deployment"
 ORCHESTRATOR_INVENTORY_SWEEP = "inventory_sweep"
+ORCHESTRATOR_INVENTORY_EVENTS = "inventory_events"

@@ -144,7 +144,7 @@ async def start_scans(
             if failure is not None:
                 errors.append(failure)
     if inventory is not None:
-        errors += await inventory.apply()
+        errors += await inventory.start(client)
     logger.info(
         "event batch received=%d targets=%d started=%d duplicates=%d rejected=%d skipped=%d failed=%d",
         *asdict(outcome).values(),

@@ -65,3 +65,40 @@ def test_sweeps_at_s_are_validated_and_sorted() -> None:
     for bad in ([-1], ["10"], [True], 5, [10_000_000]):
         with pytest.raises(ScenarioError, match="sweeps_at_s"):
             parse_scenario({"sweeps_at_s": bad})
+
+
+def test_inventory_updates_have_deterministic_ids_and_bounded_size() -> None:
+    from datetime import UTC, datetime
+
+    from activities.inventory_events import InventoryBatch, update_instance_id
+    from core.events import DeploymentEvent, ParseResult, parse_resource_id
+    from core.settings import load_settings
+
+    settings = load_settings(
+        {
+            "QUALYS_POD": "US2",
+            "QUALYS_ACCESS_TOKEN": "t",
+            "AZURE_SUBSCRIPTION_ID": SUB,
+            "SCANNER_RESOURCE_GROUP": "rg-s",
+            "SCANNER_LOCATION": "westeurope",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        }
+    )
+    now = datetime(2026, 10, 2, 8, 0, tzinfo=UTC)
+    events = [
+        DeploymentEvent.from_parts(
+            parse_resource_id(f"/subscriptions/{SUB}/resourceGroups/a/providers/Microsoft.App/jobs/j{i:03d}"),
+            f"c{i}",
+            now,
+        )
+        for i in range(150)
+    ]
+
+    def batch(order: list[DeploymentEvent]) -> list[str]:
+        filled = InventoryBatch(settings, now=now)
+        filled.add(ParseResult(targets=order[:120], deletes=order[120:]))
+        return [update_instance_id(u) for u in filled.updates()]
+
+    first = batch(events)
+    assert len(first) == 2 and all(i.startswith("inv-") for i in first)
+    assert batch(events) == first  # a redelivered batch: the same instances
