@@ -10,7 +10,7 @@ from core.sweep import SWEEP_INSTANCE_ID
 from orchestrators.names import ORCHESTRATOR_INVENTORY_SWEEP
 from tests.orchestration.fake_context import START, ScriptedRun
 
-PAGES = [
+PAGES: list[dict[str, Any]] = [
     {
         "throttled": True,
         "rows": 0,
