@@ -72,26 +72,35 @@ class ResolvedImages(BaseModel):
         return list(dict.fromkeys(item.image for item in self.images))
 
 
-def _containers(event: DeploymentEvent, settings: Settings) -> Iterable[tuple[str | None, str | None, bool]]:
-    """(container name, image, is init) of the deployed resource; raises ResourceNotFoundError when it is gone."""
+Container = tuple[str | None, str | None, bool]
+
+
+def read_workload(event: DeploymentEvent, settings: Settings) -> tuple[str | None, list[Container]]:
+    """The resource's location and (container name, image, is init) per container; ResourceNotFoundError if gone."""
     if event.kind == "aci":
         group = container_instances(settings, event.subscription_id).container_groups.get(
             event.resource_group, event.name
         )
-        yield from ((c.name, c.image, False) for c in group.containers or [])
-        yield from ((c.name, c.image, True) for c in group.init_containers or [])
-        return
+        containers: list[Container] = [(c.name, c.image, False) for c in group.containers or []]
+        containers += [(c.name, c.image, True) for c in group.init_containers or []]
+        return group.location, containers
     client = container_apps(settings, event.subscription_id)
+    resource: Any
     if event.kind == "aca":
-        app = client.container_apps.get(event.resource_group, event.name)
-        template: Any = app.properties.template if app.properties is not None else None
+        resource = client.container_apps.get(event.resource_group, event.name)
     else:
-        job = client.jobs.get(event.resource_group, event.name)
-        template = job.properties.template if job.properties is not None else None
+        resource = client.jobs.get(event.resource_group, event.name)
+    template: Any = resource.properties.template if resource.properties is not None else None
     if template is None:
-        return
-    yield from ((c.name, c.image, False) for c in template.containers or [])
-    yield from ((c.name, c.image, True) for c in template.init_containers or [])
+        return resource.location, []
+    found: list[Container] = [(c.name, c.image, False) for c in template.containers or []]
+    found += [(c.name, c.image, True) for c in template.init_containers or []]
+    return resource.location, found
+
+
+def _containers(event: DeploymentEvent, settings: Settings) -> Iterable[Container]:
+    """(container name, image, is init) of the deployed resource; raises ResourceNotFoundError when it is gone."""
+    yield from read_workload(event, settings)[1]
 
 
 def in_scanner_resource_group(event: DeploymentEvent, settings: Settings) -> bool:

@@ -16,6 +16,12 @@ GET_SCANNER_STATE = "get_scanner_state"
 GET_SCANNER_LOGS = "get_scanner_logs"
 DELETE_SCANNER_GROUP = "delete_scanner_group"
 LIST_SCANNER_GROUPS = "list_scanner_groups"
+# Inventory sweep (activities/sweep_activities.py)
+SWEEP_BEGIN = "sweep_begin"
+SWEEP_PAGE = "sweep_page"
+SWEEP_FINISH = "sweep_finish"
+SWEEP_RECORD = "sweep_record"
+APPLY_INVENTORY_EVENTS = "apply_inventory_events"
 
 ACI_QUOTA_ERROR_MARKER = "aci-quota-reached"
 """Starts the message of a create that ACI refused for quota (code ContainerGroupQuotaReached, status 400 or 409):

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.resource_ids import (
+    DELETE_OPERATIONS,
     MAX_LOGGED_CHARS,
     TARGET_OPERATIONS,
     DeploymentKind,
@@ -25,6 +26,7 @@ from core.resource_ids import (
 logger = logging.getLogger(__name__)
 
 WRITE_SUCCESS_EVENT_TYPE = "microsoft.resources.resourcewritesuccess"
+DELETE_SUCCESS_EVENT_TYPE = "microsoft.resources.resourcedeletesuccess"
 ACTIVITY_LOG_SUCCESS = ("success", "succeeded")
 ADMINISTRATIVE_CATEGORY = "administrative"
 SUCCEEDED_STATUS = "succeeded"
@@ -167,6 +169,8 @@ class ParseResult:
     """Targets of one message, plus counts for the starter's batch log line."""
 
     targets: list[DeploymentEvent] = field(default_factory=list)
+    deletes: list[DeploymentEvent] = field(default_factory=list)
+    """Successful deletes of the same three kinds (inventory removals; never scan targets)."""
     records: int = 0
     skipped: int = 0
     recognised: bool = True
@@ -200,7 +204,7 @@ def _from_activity_log(raw: Mapping[str, Any], operation: str) -> tuple[Resource
     status = record.properties.get("status")
     if isinstance(status, str) and status.lower() != SUCCEEDED_STATUS:
         raise _NotATarget(f"status {clip(status)} is not Succeeded")
-    parts = parse_resource_id(_cased_id(record), operation.removesuffix("/write"))
+    parts = parse_resource_id(_cased_id(record), _resource_type(operation))
     return parts, record.correlation_id, record.time
 
 
@@ -212,38 +216,46 @@ def _from_resource_event(
     resource_id = data.resource_uri or subject
     if resource_id is None:
         raise SkippedRecord("no resourceUri or subject")
-    parts = parse_resource_id(resource_id, operation.removesuffix("/write"))
+    parts = parse_resource_id(resource_id, _resource_type(operation))
     return parts, data.correlation_id or event_id
 
 
-def _target(raw: Mapping[str, Any]) -> DeploymentEvent | None:
-    """The target of one record or event, None when it is plainly not one; SkippedRecord/ValueError when garbled."""
+def _resource_type(operation: str) -> str:
+    """`microsoft.app/jobs` of `microsoft.app/jobs/write` or `.../delete`."""
+    return operation.rsplit("/", 1)[0]
+
+
+def _record(raw: Mapping[str, Any]) -> tuple[bool, DeploymentEvent] | None:
+    """(is_delete, event) of a successful write or delete of a target kind; None when plainly neither."""
     data = raw.get("data")
     if "specversion" in raw or "eventType" in raw:
         event_type = raw.get("type") if "specversion" in raw else raw.get("eventType")
-        if not isinstance(event_type, str) or event_type.lower() != WRITE_SUCCESS_EVENT_TYPE:
+        event_type = event_type.lower() if isinstance(event_type, str) else None
+        if event_type not in (WRITE_SUCCESS_EVENT_TYPE, DELETE_SUCCESS_EVENT_TYPE):
             return None
         if not isinstance(data, Mapping):
             raise SkippedRecord("no data object")
         operation = _operation(data.get("operationName"))
         if operation is None:
             raise SkippedRecord("no data.operationName")
-        if operation not in TARGET_OPERATIONS:
+        operations = DELETE_OPERATIONS if event_type == DELETE_SUCCESS_EVENT_TYPE else TARGET_OPERATIONS
+        if operation not in operations:
             return None
+        is_delete = operations is DELETE_OPERATIONS
         if "specversion" in raw:
             cloud = CloudEvent.model_validate(raw)
             parts, correlation = _from_resource_event(cloud.subject, cloud.data, cloud.id, operation)
-            return DeploymentEvent.from_parts(parts, correlation, cloud.time)
+            return is_delete, DeploymentEvent.from_parts(parts, correlation, cloud.time)
         grid = EventGridEvent.model_validate(raw)
         parts, correlation = _from_resource_event(grid.subject, grid.data, grid.id, operation)
-        return DeploymentEvent.from_parts(parts, correlation, grid.event_time)
+        return is_delete, DeploymentEvent.from_parts(parts, correlation, grid.event_time)
     operation = _operation(raw.get("operationName"))
     if operation is None:
         raise SkippedRecord("no operationName")
-    if operation not in TARGET_OPERATIONS:
+    if operation not in TARGET_OPERATIONS and operation not in DELETE_OPERATIONS:
         return None
     parts, correlation, when = _from_activity_log(raw, operation)
-    return DeploymentEvent.from_parts(parts, correlation, when)
+    return operation in DELETE_OPERATIONS, DeploymentEvent.from_parts(parts, correlation, when)
 
 
 def _items(document: object, result: ParseResult) -> Iterator[object]:
@@ -291,7 +303,7 @@ def parse_message(
             logger.info("skipped a record: not a JSON object (%s)", type(item).__name__)
             continue
         try:
-            target = _target(item)
+            found = _record(item)
         except _NotATarget as reason:
             if debug:
                 logger.debug("ignored a record: %s", reason)
@@ -300,13 +312,17 @@ def parse_message(
             result.skipped += 1
             _log_skip(item, error)
             continue
-        if target is None:
+        if found is None:
             if debug:
-                logger.debug("ignored a record: not a container write")
+                logger.debug("ignored a record: not a container write or delete")
             continue
+        is_delete, target = found
         if target.resource_group.casefold() == scanner_rg and scanner_sub in (None, target.subscription_id):
             if debug:
                 logger.debug("ignored a write in the scanner's resource group: %s", clip(target.resource_id))
+            continue
+        if is_delete:
+            result.deletes.append(target)
             continue
         key = target.resource_id.lower()
         if key not in seen:

@@ -35,6 +35,8 @@ _RESOURCE_TYPES: dict[str, _ResourceType] = {
 _ARM_TYPE_BY_KIND = {rt.kind: rt.arm_type for rt in _RESOURCE_TYPES.values()}
 TARGET_OPERATIONS: dict[str, _ResourceType] = {f"{key}/write": rt for key, rt in _RESOURCE_TYPES.items()}
 """Lower-case write operation -> resource type: the only operations that are scan targets."""
+DELETE_OPERATIONS: dict[str, _ResourceType] = {f"{key}/delete": rt for key, rt in _RESOURCE_TYPES.items()}
+"""Lower-case delete operation -> resource type: inventory removals, never scan targets."""
 
 
 class InvalidResourceId(ValueError):

@@ -79,6 +79,7 @@ QUALYS_POD_GATEWAYS: dict[str, str] = {
 ALLOWED_SCAN_TYPES = ("os", "sca", "secret", "malware", "fileinsight", "compliance", "manifest", "winregistry")
 EVALUATE_POLICY_MODE = "evaluate-policy"
 DEFAULT_JANITOR_SCHEDULE = "0 */10 * * * *"
+DEFAULT_SWEEP_SCHEDULE = "0 30 */6 * * *"
 ACI_CONTAINER_GROUP_QUOTA = 100
 ACI_MAX_CORES_SETTING = 400
 """ACI_MAX_CORES may exceed ACI's default 100 only for a subscription whose StandardCores quota was raised;
@@ -201,6 +202,10 @@ class Settings(NotificationSettings):
     scan_poll_max_seconds: int = Field(default=DEFAULT_POLL_MAX_SECONDS, ge=5, le=3600)
     janitor_grace_minutes: int = Field(default=15, ge=1, le=24 * 60)
     janitor_schedule: Ncrontab = DEFAULT_JANITOR_SCHEDULE
+    # Inventory and Resource Graph sweeps (core/workloads.py, docs/operations.md)
+    sweep_schedule: Ncrontab = DEFAULT_SWEEP_SCHEDULE
+    inventory_table: TableName = "inventory"
+    inventory_tombstone_hours: int = Field(default=24, ge=1, le=24 * 30)
     # Registry
     resolve_digests: bool = True
     registry_timeout_seconds: float = Field(default=5.0, gt=0, le=120)

@@ -12,7 +12,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.setting_types import EventHubEntity, Ncrontab, SettingName
-from core.settings import DEFAULT_EVENTHUB_CONNECTION, DEFAULT_JANITOR_SCHEDULE, SettingsError
+from core.settings import DEFAULT_EVENTHUB_CONNECTION, DEFAULT_JANITOR_SCHEDULE, DEFAULT_SWEEP_SCHEDULE, SettingsError
 from core.settings_notify import MAX_DIGEST_MINUTES, digest_minutes_problem, digest_schedule
 
 _Binding = TypeVar("_Binding", bound=BaseModel)
@@ -78,3 +78,16 @@ class DigestBinding(BaseModel):
 def load_digest_binding(environ: Mapping[str, str] | None = None) -> DigestBinding:
     """The digest timer's window, read when the app is indexed for the same reason as `load_event_hub_binding`."""
     return _load_binding(DigestBinding, environ)
+
+
+class SweepBinding(BaseModel):
+    """The inventory sweep timer's schedule, the same variable as in Settings."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sweep_schedule: Ncrontab = DEFAULT_SWEEP_SCHEDULE
+
+
+def load_sweep_binding(environ: Mapping[str, str] | None = None) -> SweepBinding:
+    """SWEEP_SCHEDULE, read when the app is indexed for the same reason as `load_event_hub_binding`."""
+    return _load_binding(SweepBinding, environ)

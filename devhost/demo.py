@@ -12,6 +12,7 @@ from typing import Any
 from activities.notify_store import alert_counts
 from core.settings import SettingsError
 from devhost.demo_exports import EXPORTS_DIR, save_exports
+from devhost.demo_inventory import INVENTORY_FILE, Sweeps, export_inventory, is_sweep, sweep_summary
 from devhost.demo_report import (
     ORCHESTRATIONS_FILE,
     REPORTS_DIR,
@@ -91,7 +92,7 @@ def _scheduling(
 
 def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
     """Read the run's results from the app's store and write summary.json and orchestrations.json."""
-    instances = driver.orchestrations()
+    instances = [i for i in driver.orchestrations() if not is_sweep(i)]
     records = run_records(stack.settings, instances)
     summary = build_summary(
         instances,
@@ -103,6 +104,8 @@ def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
         | alert_counts(stack.settings),
     )
     summary["scheduling"] = _scheduling(stack, driver, records, instances)
+    summary["sweeps"] = sweep_summary(stack.settings)
+    export_inventory(driver.base_url, driver.session, out)
     write_json(out / SUMMARY_FILE, summary)
     write_json(out / ORCHESTRATIONS_FILE, orchestration_details(records))
     save_reports(stack.settings, summary, out / REPORTS_DIR)
@@ -118,6 +121,7 @@ def _print_results(summary: dict[str, Any], stack: DemoStack, out: Path, failed_
         print(f"note: the starter failed on {failure}")
     print(f"summary:        {out / SUMMARY_FILE}")
     print(f"orchestrations: {out / ORCHESTRATIONS_FILE}")
+    print(f"inventory:      {out / INVENTORY_FILE} (sweeps: {summary['sweeps']})")
     print(f"reports:        {out / REPORTS_DIR}/*.json (copies: the URLs above end with the run)")
     print(f"exports:        {out / EXPORTS_DIR}/ (GET /api/images/{{key}}/report and /sbom; index.json)")
     print(f"e-mails:        {stack.mail_dir}/*.eml ({summary['notifications']['email']})")
@@ -135,7 +139,7 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
         echo(f"invalid scenario: {error}")
         return EXIT_BAD_INPUT
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (SUMMARY_FILE, ORCHESTRATIONS_FILE):
+    for stale in (SUMMARY_FILE, ORCHESTRATIONS_FILE, INVENTORY_FILE):
         (out / stale).unlink(missing_ok=True)
     handler, displaced = _log_to_file(out / LOG_FILE)
     deadline = Deadline(timeout_s)
@@ -146,10 +150,14 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
             failure: HarnessError | None = None
             try:
                 seed_cache(stack, scenario.cache)
+                sweeps = Sweeps(scenario.sweeps_at_s, driver, echo)
                 for delivery in scenario.deliveries:
+                    sweeps.due(delivery.at_s if delivery.at_s is not None else sweeps.elapsed_s())
                     driver.deliver(delivery)
+                sweeps.due(None)
                 driver.finish()
                 driver.flush_digests("the last window")
+                driver.deliveries.failed += sweeps.refused
                 echo(f"all orchestrations finished at +{driver.virtual_elapsed()} virtual time")
             except HarnessError as error:
                 failure = error

@@ -20,6 +20,7 @@ from core.report import ImageResult
 from core.results import StoreRequest
 from devhost.armsim.scanner_run import EXIT_CODES, ImageOutcome, report_document
 from devhost.armsim.scenario import ScanBehaviour
+from devhost.demo_inventory import retire_deleted
 from devhost.demo_scenario import SEVERITY_NAMES, CacheSeed, Delivery
 from devhost.demo_stack import DemoStack
 from devhost.engine import DurableEngine
@@ -200,6 +201,7 @@ class Driver:
         app runs up to that virtual time (no barrier: what is still running keeps running), then the message goes in.
         """
         redeployed = self._operations.redeploys(delivery.body)
+        deleted = retire_deleted(self.stack, delivery.body)
         late = ""
         if delivery.at_s is not None:
             when = self._started + timedelta(seconds=delivery.at_s)
@@ -216,6 +218,8 @@ class Driver:
         note = (f" ({delivery.note})" if delivery.note else "") + late
         if redeployed and delivery.after_s is None and delivery.at_s is None:
             note += f" (redeploys {', '.join(redeployed)}: delivered after the earlier scans finished)"
+        if deleted:
+            note += f" (deletes {', '.join(deleted)}: gone from the simulator)"
         self.log(f"message {delivery.index} at +{self.virtual_elapsed()}{note}")
         self.arrivals[delivery.index] = (self.stack.clock.now() - self._started).total_seconds()
         # Cardinality many: a JSON array input is one event per item; a one-item array keeps the body as it is.

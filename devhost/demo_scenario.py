@@ -16,7 +16,8 @@ DESCRIPTION_KEY = "description"
 CACHE_KEY = "cache"
 RECEIVERS_KEY = "receivers"
 CHAT_RECEIVERS = ("teams", "slack")
-DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY, RECEIVERS_KEY)
+SWEEPS_KEY = "sweeps_at_s"
+DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY, RECEIVERS_KEY, SWEEPS_KEY)
 ENVELOPE_KEYS = frozenset({"body", "after_s", "at_s", "note"})
 MAX_AT_S = 7 * 24 * 3600  # a week of virtual time: far beyond any wave, small enough to catch a unit mistake (ms)
 SeverityName = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
@@ -91,6 +92,7 @@ class DemoScenario:
     description: str | None
     receivers: tuple[str, ...] = ()
     """Chat receivers to start besides SMTP and the webhook: "teams", "slack" (NOTIFY_TEAMS_URL / NOTIFY_SLACK_URL)."""
+    sweeps_at_s: tuple[float, ...] = ()
 
 
 def _is_envelope(item: object) -> bool:
@@ -158,8 +160,18 @@ def parse_scenario(document: object, source: str = "scenario", base_dir: Path | 
     receivers = document.get(RECEIVERS_KEY) or []
     if not isinstance(receivers, list) or any(r not in CHAT_RECEIVERS for r in receivers):
         raise ScenarioError(f"{source}: {RECEIVERS_KEY} must be a list of {', '.join(CHAT_RECEIVERS)}")
+    sweeps = document.get(SWEEPS_KEY) or []
+    if not isinstance(sweeps, list) or not all(
+        isinstance(t, int | float) and not isinstance(t, bool) and 0 <= t <= MAX_AT_S for t in sweeps
+    ):
+        raise ScenarioError(f"{source}: {SWEEPS_KEY} must be a list of virtual seconds from 0 to {MAX_AT_S}")
     return DemoScenario(
-        sim=sim, deliveries=deliveries, cache=seeds, description=description, receivers=tuple(dict.fromkeys(receivers))
+        sim=sim,
+        deliveries=deliveries,
+        cache=seeds,
+        description=description,
+        receivers=tuple(dict.fromkeys(receivers)),
+        sweeps_at_s=tuple(sorted(float(t) for t in sweeps)),
     )
 
 

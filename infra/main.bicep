@@ -203,6 +203,7 @@ var resultsContainerName = 'scan-reports'
 var uploadsContainerName = 'scan-uploads'
 var cacheTableName = 'imagecache'
 var scansTableName = 'scans'
+var inventoryTableName = 'inventory'
 var durableTaskHubName = 'qscanner'
 // The app's own subscription is always watched (eventgrid.bicep); the others each get monitored-subscription.bicep.
 var ownSubscriptionId = toLower(subscription().subscriptionId)
@@ -262,6 +263,7 @@ module storage 'app/storage.bicep' = {
     tableNames: [
       cacheTableName
       scansTableName
+      inventoryTableName
     ]
   }
 }
@@ -417,6 +419,9 @@ var plainSettings = {
   UPLOADS_CONTAINER: uploadsContainerName
   CACHE_TABLE: cacheTableName
   SCANS_TABLE: scansTableName
+  // Inventory and Resource Graph sweeps (the app's identity reads the monitored subscriptions: roles-subscription).
+  INVENTORY_TABLE: inventoryTableName
+  SWEEP_SCHEDULE: '0 30 */6 * * *'
   // Scanner placement and identity.
   AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
   MONITORED_SUBSCRIPTIONS: join(monitoredSubscriptionIds, ',')

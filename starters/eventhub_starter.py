@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import azure.durable_functions as df
 import azure.functions as func
 
+from activities.inventory_events import InventoryBatch, batch_time
 from core.events import DeploymentEvent, InvalidMessage, parse_message
 from core.exclusions import ExclusionRules
 from core.naming import instance_id_for
@@ -115,6 +116,7 @@ async def start_scans(
     scanner_subscription_id: str | None = None,
     monitored: Iterable[str] | None = None,
     exclusions: ExclusionRules | None = None,
+    inventory: InventoryBatch | None = None,
 ) -> BatchOutcome:
     """Start one `scan_deployment` per target of the batch; raise ScanStartError after the batch if any start failed.
 
@@ -139,6 +141,8 @@ async def start_scans(
             outcome.rejected += 1
             logger.warning("rejected message %d: not a deployment event message", outcome.received)
         outcome.skipped += parsed.skipped
+        if inventory is not None:  # writes and deletes for the inventory (activities/inventory_events.py)
+            inventory.add(parsed)
         targets = parsed.targets
         if monitored is not None or exclusions is not None:
             scoped = scoped_targets(
@@ -159,6 +163,8 @@ async def start_scans(
             failure = await _start_one(client, instance_id, target, options, outcome)
             if failure is not None:
                 errors.append(failure)
+    if inventory is not None:
+        errors += await inventory.start(client)
     logger.info(
         "event batch received=%d targets=%d started=%d duplicates=%d rejected=%d skipped=%d failed=%d unmonitored=%d excluded=%d",  # noqa: E501 - one literal: docs/operations.md quotes it
         *asdict(outcome).values(),
@@ -196,4 +202,5 @@ async def eventhub_starter(events: list[func.EventHubEvent], client: df.DurableO
         options=options,
         monitored=monitored_subscriptions(settings),
         exclusions=exclusions_of(settings),
+        inventory=InventoryBatch(settings, now=batch_time(event.enqueued_time for event in events)),
     )

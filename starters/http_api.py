@@ -16,6 +16,8 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, TypeAdapter, ValidationError, model_validator
 
 from activities.arm_resources import in_scanner_resource_group
+from activities.inventory_store import table as inventory_table
+from activities.inventory_store import workloads_running
 from activities.registry_auth import RegistryRefused, check_registry_addresses
 from activities.results_store import get_latest_result, get_scan_record
 from activities.storage_clients import clients_for
@@ -38,6 +40,7 @@ SCAN_ROUTE = "scans/{instanceId}"
 IMAGES_ROUTE = "images"
 INSTANCE_ID_PARAM = "instanceId"
 REF_PARAM = "ref"
+MAX_IMAGE_WORKLOADS = 50
 MANUAL_CORRELATION_PREFIX = "manual-"
 MAX_BODY_BYTES = 16 * 1024
 JSON_CONTENT = "application/json"
@@ -232,7 +235,9 @@ def _read_latest(canonical: str) -> dict[str, Any] | None:
 @bp.function_name(GET_IMAGE_FUNCTION)  # type: ignore[untyped-decorator]
 @bp.route(route=IMAGES_ROUTE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)  # type: ignore[untyped-decorator]
 async def get_image(req: func.HttpRequest) -> func.HttpResponse:
-    """GET /api/images?ref=<image ref>: the latest stored result for the image; 404 when never scanned."""
+    """GET /api/images?ref=<image ref>: the latest stored result and the workloads running the image (bounded);
+    404 when neither exists.
+    """
     ref = req.params.get(REF_PARAM)
     if not ref:
         return error_response(400, f"query parameter {REF_PARAM} is required")
@@ -241,6 +246,20 @@ async def get_image(req: func.HttpRequest) -> func.HttpResponse:
     except InvalidImageRef as error:
         return error_response(400, str(error))
     result = await asyncio.to_thread(_read_latest, canonical)
-    if result is None:
+    workloads, more = await asyncio.to_thread(_read_workloads, canonical)
+    if result is None and not workloads:
         return error_response(404, "no stored result for this image")
-    return json_response({"image": canonical, "key": image_key(canonical), "result": result}, 200)
+    body = {
+        "image": canonical,
+        "key": image_key(canonical),
+        "result": result,
+        "workloads": workloads,
+        "moreWorkloads": more,
+    }
+    return json_response(body, 200)
+
+
+def _read_workloads(canonical: str) -> tuple[list[dict[str, Any]], bool]:
+    """The workloads running the image (at most MAX_IMAGE_WORKLOADS), from the inventory."""
+    found, more = workloads_running(inventory_table(get_settings()), canonical, MAX_IMAGE_WORKLOADS)
+    return [{"resourceId": w.resource_id, "kind": w.kind, "location": w.location} for w in found], more

@@ -100,7 +100,7 @@ def seeded_resource_json(resource: DeployedResource, path: ArmPath) -> dict[str,
         "id": path.resource_id(),
         "name": path.name,
         "type": ARM_TYPES.get(path.kind, f"{path.provider}/{path.type}"),
-        "location": DEFAULT_LOCATION,
+        "location": resource.location,
         "tags": {},
     }
     if path.kind == (PROVIDER_ACI, TYPE_CONTAINER_GROUPS):

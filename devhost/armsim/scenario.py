@@ -104,6 +104,10 @@ class DeployedResource(BaseModel):
     id: str
     images: list[str] = Field(default_factory=list)
     init_images: list[str] = Field(default_factory=list)
+    location: str = Field(default="westeurope", pattern=r"^[a-z][a-z0-9]{1,39}$")
+    deleted_at_s: float | None = Field(
+        default=None, ge=0, description="virtual seconds since the start after which it no longer exists"
+    )
 
     @field_validator("id")
     @classmethod
@@ -131,6 +135,8 @@ class SimSettings(BaseModel):
     max_deletes_per_5_minutes: int = Field(default=100, ge=0, le=100)
     max_deletes_per_hour: int = Field(default=300, ge=0, le=300)
     max_containers_per_group: int = Field(default=60, ge=1, le=60)
+    # Resource Graph's default quota: 15 queries per 5-second window per user (devhost/armsim/resource_graph.py)
+    resource_graph_quota: int = Field(default=15, ge=0, le=15)
     delete_delay_s: float = Field(default=10.0, ge=0, description="DELETE accepted (202) until the group is gone")
     capacity_failures: int = Field(default=0, ge=0, description="first N new groups fail late: no capacity")
     blob_events: bool = Field(default=True, description="publish BlobCreated for status uploads (blob_events.py)")

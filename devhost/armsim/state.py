@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from devhost.armsim import arm, limits
+from devhost.armsim import arm, identity, limits
 from devhost.armsim.blob_events import BlobEvents
 from devhost.armsim.faults import Fault, SimResponse, fault_from_json, fault_response
 from devhost.armsim.groups import CAPACITY_EVENT, SimGroup
+from devhost.armsim.resource_graph import ResourceGraph, is_query_path
 from devhost.armsim.scenario import Scenario
 from devhost.armsim.timeline import GroupTimeline
 
 __all__ = ["MSI_PATH", "Fault", "SimResponse", "SimState"]
 
-MSI_PATH = "/msi/token"
-MSI_API_VERSION = "2019-08-01"
+MSI_PATH = identity.MSI_PATH
 ADMIN_STATS = "/_sim/stats"
 ADMIN_FAULTS = "/_sim/faults"
-TOKEN_LIFETIME_S = 24 * 3600  # compared by MSAL with real time, so issued in real time
 _OPERATION_RE = re.compile(
     r"^/subscriptions/[^/]+/providers/microsoft\.containerinstance/locations/[^/]+/"
     r"(?P<kind>operations|operationResults)/(?P<op>[^/]+)$",
@@ -57,6 +54,7 @@ class SimState:
             parsed = arm.parse_arm_path(resource.id)
             if parsed is not None and parsed.name:
                 self._seeded[parsed.key()] = (resource, parsed)
+        self.resource_graph = ResourceGraph(self._seeded, now(), self.sim.resource_graph_quota)
         self._faults: list[Fault] = []
         self._tokens: set[str] = set()
         self.token_client_ids: list[str | None] = []
@@ -135,6 +133,7 @@ class SimState:
                 "refused": dict(self.refused),
                 "blob_events": self.blob_events.stats(),
                 "scans": {"images_started": self.images_started},
+                "resource_graph": self.resource_graph.stats(),
                 "upload_failures": sum(g.upload_failures for g in self._groups.values()),
             }
 
@@ -153,6 +152,9 @@ class SimState:
         if path.rstrip("/") == MSI_PATH:
             return self._token(query, headers)
         with self._lock:
+            self.resource_graph.retire_due(self._now())
+            if is_query_path(method, path):
+                return self.resource_graph.handle(query, headers, self._tokens, body, self._now())
             return self._arm(method, path, query, headers, body)
 
     # ---- admin and identity -----------------------------------------------------------------------------------
@@ -173,26 +175,14 @@ class SimState:
         return SimResponse(404, arm.arm_error(404, f"no admin route {method} {path}"))
 
     def _token(self, query: dict[str, str], headers: dict[str, str]) -> SimResponse:
-        """App Service managed identity: GET ?api-version=2019-08-01&resource=...; X-IDENTITY-HEADER must match."""
-        if headers.get("x-identity-header") != self.identity_header:
-            return SimResponse(401, {"statusCode": 401, "message": "X-IDENTITY-HEADER missing or wrong"})
-        resource = query.get("resource")
-        if query.get("api-version") != MSI_API_VERSION or not resource:
-            return SimResponse(400, {"statusCode": 400, "message": "api-version 2019-08-01 and resource are required"})
-        token = "sim." + secrets.token_urlsafe(24)
-        with self._lock:
-            self._tokens.add(token)
-            self.counts["token"] += 1
-            self.token_client_ids.append(query.get("client_id"))
-        expires_on = int(time.time()) + TOKEN_LIFETIME_S
-        body = {
-            "access_token": token,
-            "expires_on": str(expires_on),
-            "resource": resource,
-            "token_type": "Bearer",
-            "client_id": query.get("client_id") or "00000000-0000-0000-0000-000000000000",
-        }
-        return SimResponse(200, body)
+        """App Service managed identity (devhost/armsim/identity.py); the tokens issued are remembered."""
+        answer, token = identity.token_answer(query, headers, self.identity_header)
+        if token is not None:
+            with self._lock:
+                self._tokens.add(token)
+                self.counts["token"] += 1
+                self.token_client_ids.append(query.get("client_id"))
+        return answer
 
     # ---- ARM --------------------------------------------------------------------------------------------------
     def _arm(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> SimResponse:

@@ -7,12 +7,13 @@ param appResourceGroupId string
 
 var roleSuffix = '(${environmentName}, ${subscription().subscriptionId})'
 
-// Resolve the images of any container group, container app or job in the subscription. No secrets, no writes.
+// Resolve the images of any container group, container app or job in the subscription, and list them through Azure
+// Resource Graph (the sweep): Resource Graph answers only rows of resources the caller may read. No secrets, no writes.
 resource deploymentReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, environmentName, 'qscan-deployment-reader')
   properties: {
     roleName: 'Image scanner deployment reader ${roleSuffix}'
-    description: 'Reads container groups, container apps and container app jobs to find the images they run.'
+    description: 'Reads container groups, container apps and container app jobs (directly and through Resource Graph) to find the images they run.'
     type: 'CustomRole'
     permissions: [
       {
@@ -20,6 +21,7 @@ resource deploymentReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
           'Microsoft.ContainerInstance/containerGroups/read'
           'Microsoft.App/containerApps/read'
           'Microsoft.App/jobs/read'
+          'Microsoft.ResourceGraph/resources/read'
         ]
         notActions: []
         dataActions: []

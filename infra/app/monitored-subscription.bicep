@@ -35,7 +35,7 @@ resource deploymentReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
   name: guid(subscription().id, environmentName, 'qscan-deployment-reader')
   properties: {
     roleName: 'Image scanner deployment reader ${roleSuffix}'
-    description: 'Reads container groups, container apps and container app jobs to find the images they run.'
+    description: 'Reads container groups, container apps and container app jobs (directly and through Resource Graph) to find the images they run.'
     type: 'CustomRole'
     permissions: [
       {
@@ -43,6 +43,7 @@ resource deploymentReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
           'Microsoft.ContainerInstance/containerGroups/read'
           'Microsoft.App/containerApps/read'
           'Microsoft.App/jobs/read'
+          'Microsoft.ResourceGraph/resources/read'
         ]
         notActions: []
         dataActions: []

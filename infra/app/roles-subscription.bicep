@@ -10,6 +10,6 @@ resource readDeployments 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
     roleDefinitionId: deploymentReaderRoleId
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
-    description: 'Resolve the images of container groups, apps and jobs anywhere in the subscription.'
+    description: 'Resolve the images of container groups, apps and jobs anywhere in the subscription, and sweep them through Resource Graph.'
   }
 }

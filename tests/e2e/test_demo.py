@@ -25,10 +25,23 @@ EXPECTED_STATUS = {
     "acme.azurecr.io/payments:5.2.0": "failed",  # the scanner exits 9
     "docker.io/acme/legacy-admin:0.9": "denied",  # exit 42
     "docker.io/library/httpd:2.4": "completed",  # scanned, then redeployed: the redeploy is a cache hit
+    "acme.azurecr.io/reports:1.4.0": "completed",  # legacy-reports: no event, backfilled by the first sweep
+    "acme.azurecr.io/report-builder:0.3.1": "completed",  # report-builder: backfilled, then vanished
 }
 CACHED = {"docker.io/library/redis:7.4": "cached"}  # seeded in the cache: never scanned in this run
-DEPLOYMENTS = 8  # web-frontend, orders-api, nightly-etl, payments, legacy-admin, session-cache, status-page twice
-SCANNING_DEPLOYMENTS = 6  # every deployment but the redeploy and session-cache, one scanner group each
+EVENT_DEPLOYMENTS = 8  # web-frontend, orders-api, nightly-etl, payments, legacy-admin, session-cache, status-page x2
+SWEEP_SCANS = 2  # the images of the two backfilled workloads, one image scan each
+DEPLOYMENTS = EVENT_DEPLOYMENTS + SWEEP_SCANS
+SCANNING_DEPLOYMENTS = 6 + SWEEP_SCANS  # every deployment but the redeploy and session-cache, one scanner group each
+INVENTORY = {  # at the end: payments was deleted, report-builder vanished, the scanner's own group never counts
+    "web-frontend",
+    "orders-api",
+    "nightly-etl",
+    "legacy-admin",
+    "session-cache",
+    "status-page",
+    "legacy-reports",
+}
 ALERTING_DEPLOYMENTS = 4  # web-frontend (HIGH), nightly-etl (timed out), payments (failed), legacy-admin (CRITICAL)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -72,7 +85,9 @@ def test_summary_has_exactly_the_documented_shape(summary: dict[str, Any]) -> No
         "arm_requests",
         "notifications",
         "scheduling",
+        "sweeps",
     }
+    assert summary["sweeps"] == {"runs": 2, "added": 2, "removed": 1}
     assert set(summary["scheduling"]) == {
         "makespan_s",
         "lower_bound_s",
@@ -162,7 +177,7 @@ def test_the_output_is_readable_and_keeps_secrets_out(
 ) -> None:
     completed, out, _ = demo_run
     assert "IMAGE" in completed.stdout and "STATUS" in completed.stdout
-    assert "9 images (" in completed.stdout
+    assert "11 images (" in completed.stdout
     assert str(out / "summary.json") in completed.stdout
     logs = (out / "demo.log").read_text() + completed.stdout + completed.stderr
     assert "FAKE-demo-token-not-a-qualys-credential" not in logs
@@ -177,3 +192,23 @@ def test_the_safety_limit_ends_the_run_with_a_clear_error(tmp_path: Path) -> Non
     )
     assert completed.returncode == 3
     assert "wall-clock safety limit of 0 s reached" in completed.stderr
+
+
+def test_inventory_json_is_every_page_of_the_inventory_api(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path, float],
+) -> None:
+    document = json.loads((demo_run[1] / "inventory.json").read_text())
+    assert document["count"] == len(document["items"])
+    by_name = {item["name"]: item for item in document["items"]}
+    assert set(by_name) == INVENTORY
+    web = by_name["web-frontend"]
+    assert [(i["image"], i["init"]) for i in web["images"]] == [
+        ("docker.io/library/nginx:1.27", False),
+        ("ghcr.io/acme/shop-web:2.4.1", False),
+        ("docker.io/library/busybox:1.36", True),
+    ]
+    assert web["worstSeverity"] == "HIGH" and web["eventTime"] == "2026-10-02T08:00:40+00:00"
+    backfilled = by_name["legacy-reports"]
+    assert backfilled["location"] == "northeurope" and backfilled["eventTime"] is None
+    assert backfilled["images"][0]["latestResult"]["status"] == "completed"
+    assert by_name["nightly-etl"]["images"][0]["latestResult"]["status"] == "timed_out"

@@ -75,6 +75,7 @@ EXPECTED_CUSTOM_ROLES = {
             "Microsoft.ContainerInstance/containerGroups/read",
             "Microsoft.App/containerApps/read",
             "Microsoft.App/jobs/read",
+            "Microsoft.ResourceGraph/resources/read",  # the inventory sweep's queries
         },
         "subscription().id",
     ),

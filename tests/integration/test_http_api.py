@@ -250,6 +250,8 @@ GENERATED = [
     ("/scans/{instanceId}", "GET", POSITIVE),
     ("/images", "GET", POSITIVE),
     ("/images", "GET", NEGATIVE),
+    ("/inventory", "GET", POSITIVE),
+    ("/inventory", "GET", NEGATIVE),
 ]
 
 
