@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from core.exclusions import ExclusionRules, exclusion_reason
 from core.report import ImageResult
 from core.resource_ids import InvalidResourceId, ResourceParts, parse_resource_id
 from core.setting_types import GUID
@@ -125,8 +126,17 @@ def result_view(result: ImageResult | None, key: str) -> dict[str, Any] | None:
     }
 
 
-def workload_view(workload: Workload, latest: Callable[[str], tuple[str, ImageResult | None]]) -> dict[str, Any]:
-    """One workload with each image's link to its latest result (`latest(image)` -> (image key, result))."""
+def workload_view(
+    workload: Workload,
+    latest: Callable[[str], tuple[str, ImageResult | None]],
+    exclusions: ExclusionRules | None = None,
+) -> dict[str, Any]:
+    """One workload with each image's link to its latest result (`latest(image)` -> (image key, result)).
+
+    `excluded` (on the workload and on each image) is the SCAN_EXCLUDE entry that keeps it from being scanned, null
+    when none does: excluded workloads stay in the inventory, marked.
+    """
+    rules = exclusions or ExclusionRules()
     images = []
     for item in workload.images:
         key, result = latest(item.image)
@@ -137,6 +147,7 @@ def workload_view(workload: Workload, latest: Callable[[str], tuple[str, ImageRe
                 "init": item.init,
                 "digest": result.digest if result is not None else None,
                 "latestResult": result_view(result, key),
+                "excluded": exclusion_reason(rules, image=item.image),
             }
         )
     ranks = [r for r in (_severity_rank(latest(i)[1]) for i in workload.distinct_images()) if r is not None]
@@ -151,5 +162,6 @@ def workload_view(workload: Workload, latest: Callable[[str], tuple[str, ImageRe
         "lastSeen": workload.last_seen.isoformat(),
         "eventTime": workload.event_time.isoformat() if workload.event_time else None,
         "worstSeverity": SEVERITIES[min(ranks)] if ranks else None,
+        "excluded": exclusion_reason(rules, resource_id=workload.resource_id),
         "images": images,
     }

@@ -29,6 +29,7 @@ from core.inventory_views import (
 )
 from core.naming import image_key
 from core.report import ImageResult
+from core.scope import exclusions_of
 from core.settings import Settings, get_settings
 from core.workloads import Workload
 from starters.http_api import error_response, json_response
@@ -96,7 +97,7 @@ def list_inventory(settings: Settings, query: InventoryQuery) -> dict[str, Any]:
             continue
         if not matches_severity([latest(i)[1] for i in state.distinct_images()], query.min_severity):
             continue
-        items.append(workload_view(state, latest))
+        items.append(workload_view(state, latest, exclusions_of(settings)))
     token = encode_token(*last) if more and last is not None else None
     return {"items": items, "count": len(items), "continuationToken": token}
 
@@ -113,7 +114,9 @@ def get_workload(settings: Settings, resource_id: str) -> dict[str, Any] | None:
         None,
     )
     state = state_of(dict(entity)) if entity is not None else None
-    return workload_view(state, latest_lookup(settings)) if isinstance(state, Workload) else None
+    return (
+        workload_view(state, latest_lookup(settings), exclusions_of(settings)) if isinstance(state, Workload) else None
+    )
 
 
 @bp.function_name(LIST_FUNCTION)  # type: ignore[untyped-decorator]

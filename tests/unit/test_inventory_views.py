@@ -102,3 +102,37 @@ def test_inventory_updates_have_deterministic_ids_and_bounded_size() -> None:
     first = batch(events)
     assert len(first) == 2 and all(i.startswith("inv-") for i in first)
     assert batch(events) == first  # a redelivered batch: the same instances
+
+
+def test_excluded_workloads_and_images_stay_listed_and_are_marked() -> None:
+    from datetime import UTC, datetime
+
+    from core.exclusions import parse_exclusions
+    from core.inventory_views import workload_view
+    from core.workloads import Workload, WorkloadImage
+
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    rid = (
+        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/legacy-apps"
+        "/providers/Microsoft.ContainerInstance/containerGroups/old"
+    )
+    workload = Workload(
+        resource_id=rid,
+        kind="aci",
+        subscription_id="00000000-0000-0000-0000-000000000001",
+        resource_group="legacy-apps",
+        name="old",
+        images=(
+            WorkloadImage(image="docker.io/library/busybox:1.36", container="a"),
+            WorkloadImage(image="docker.io/library/nginx:1.27", container="b"),
+        ),
+        first_seen=now,
+        last_seen=now,
+        recorded_at=now,
+    )
+    rules = parse_exclusions(["rg:legacy-*", "image:*busybox*"])
+    view = workload_view(workload, lambda image: ("k", None), rules)
+    assert view["excluded"] == "excluded by SCAN_EXCLUDE rg:legacy-*"
+    assert [i["excluded"] for i in view["images"]] == ["excluded by SCAN_EXCLUDE image:*busybox*", None]
+    plain = workload_view(workload, lambda image: ("k", None))
+    assert plain["excluded"] is None and all(i["excluded"] is None for i in plain["images"])
