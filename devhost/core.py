@@ -20,7 +20,7 @@ from devhost.clock import Clock, current, install
 from devhost.entities import EntityOperation, EntityState, run_batch
 from devhost.errors import InstanceNotFoundError, InstanceNotRunningError
 from devhost.functions import FunctionIndex
-from devhost.invoke import ActivityOutcome, activity_failure, missing_function, run_activity
+from devhost.invoke import ActivityClient, ActivityOutcome, activity_failure, missing_function, run_activity
 from devhost.orchestration import (
     COMPLETED,
     CONTINUED_AS_NEW,
@@ -60,6 +60,7 @@ class EngineCore:
         ordered_completions: bool = False,
     ) -> None:
         self.index = index
+        self.activity_client: ActivityClient | None = None  # set by the server: activities with a durable client
         self._order: CompletionOrder[ActivityKey, ActivityOutcome] = CompletionOrder(ordered_completions)
         self._event_grace = event_grace
         self._last_work = time.monotonic()
@@ -281,7 +282,9 @@ class EngineCore:
     def _run_activity(self, key: ActivityKey, name: str, input_text: str | None) -> None:
         entry = self.index.activity(name)
         try:
-            outcome = run_activity(entry, input_text) if entry else missing_function("activity", name)
+            outcome = (
+                run_activity(entry, input_text, self.activity_client) if entry else missing_function("activity", name)
+            )
         except BaseException as exc:  # SystemExit and the like still fail the task rather than losing it
             outcome = activity_failure(name, exc)
         with self._lock:

@@ -21,8 +21,10 @@ from pydantic import BaseModel, ValidationError
 
 from devhost.client_binding import RPC_PATH, WEBHOOK_PATH, client_binding
 from devhost.clock import RealClock, VirtualClock
+from devhost.core import EngineCore
 from devhost.durable_api import DurableEngineAPI, DurableHttpApi, error_response, json_response
 from devhost.http_trigger import DEFAULT_ROUTE_PREFIX, HttpRouter, to_aiohttp_response, to_functions_request
+from devhost.invoke import ActivityClient
 from devhost.triggers import (
     EVENT_HUB_TRIGGER,
     HTTP_TRIGGER,
@@ -145,6 +147,8 @@ class DevHostServer:
             loop.run_until_complete(self._close())
             loop.close()
 
+        if isinstance(self.engine, EngineCore) and self.engine.activity_client is None:
+            self.engine.activity_client = ActivityClient(binding=self.client_binding_for, run=self.run_coroutine)
         if self._manage_engine:
             self.engine.start()
         self._thread = threading.Thread(target=run, name="devhost-http", daemon=True)
