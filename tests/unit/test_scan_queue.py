@@ -110,7 +110,7 @@ def test_apply_validates_and_rejects_unknown_operations() -> None:
         apply("poll", QueueState(), {})
     with pytest.raises(ValueError):
         apply("enqueue", QueueState(), {"instance_id": "", "now": T0.isoformat(), "images": [], "budget": {}})
-    state, reply = apply("status", QueueState(), {"keys": ["k1"], "now": T0.isoformat()})
+    _, reply = apply("status", QueueState(), {"keys": ["k1"], "now": T0.isoformat()})
     assert reply == {"images": [{"key": "k1", "state": "unknown"}]}
 
 
