@@ -19,7 +19,13 @@ from core.scan_queue import BATCH_GRACE_S, Budget, Grant, QueuedImage
 
 SCAN_BATCH_ORCHESTRATOR = "scan_batch"
 IMAGE_DONE_EVENT = "image_done"
-"""Raised by a batch runner on every instance that asked for an image once its result is stored."""
+"""Prefix of the event a batch runner raises on every instance that asked for an image once its result is stored:
+`image_done_{image key}` (one name per image: the SDK keeps only one early event per name)."""
+WAITER_BACKSTOP_S = 4 * 3600
+"""A waiter whose images are all queued looks them up after this long if no event came (a lost event); one with a
+holder looks at the holder's deadline plus WAITER_GRACE_S."""
+WAITER_POLL_S = 900
+"""After its backstop a waiter looks its images up this often (rare: lost events, a queue longer than the backstop)."""
 SCANNER_UPLOAD_EVENT = "scanner_upload"
 """Raised by starters/upload_events.py when the scanner uploads `{prefix}/{index}/status.json` (Event Grid)."""
 WAITER_GRACE_S = BATCH_GRACE_S
@@ -92,10 +98,16 @@ def wake_input(grants: list[dict[str, Any]], options: ScanOptions) -> dict[str, 
     return {"starts": starts, "events": []}
 
 
+def image_done_event(key: str) -> str:
+    """The name of the event that says the image with this key is stored."""
+    return f"{IMAGE_DONE_EVENT}_{key}"
+
+
 def image_done_input(requesters: list[str], key: str, runner: str, result: ImageResult) -> dict[str, Any]:
     """Input of `wake_orchestrations` that tells each requester an image's result is stored."""
     data = {"key": key, "runner": runner, "result": result.model_dump(mode="json", exclude_none=True)}
-    return {"starts": [], "events": [{"instance_id": r, "name": IMAGE_DONE_EVENT, "data": data} for r in requesters]}
+    name = image_done_event(key)
+    return {"starts": [], "events": [{"instance_id": r, "name": name, "data": data} for r in requesters]}
 
 
 def waiter_deadline(holder_deadline: datetime) -> datetime:

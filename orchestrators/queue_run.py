@@ -16,7 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from activities import names as activity
-from core.queue_payloads import IMAGE_DONE_EVENT, enqueue_input, queue_input, waiter_deadline, wake_input
+from core.queue_payloads import (
+    WAITER_BACKSTOP_S,
+    WAITER_POLL_S,
+    enqueue_input,
+    image_done_event,
+    queue_input,
+    waiter_deadline,
+    wake_input,
+)
 from core.report import ImageResult
 from core.results import ImageToCheck, LatestResponse
 from core.scan_payloads import describe_failure
@@ -102,35 +110,52 @@ class QueueRun(ScanRun):
         return datetime.fromisoformat(retry_at) if retry_at else None
 
     def wait(self, waiting: dict[str, Waiting], retry_at: datetime | None) -> Steps:
-        """One event per image; one timer at a time (the earliest deadline, or the queue's `retry_at`)."""
+        """Wait for one `image_done_{key}` event per image, all at once, against one backstop timer.
+
+        Only the orchestration the queue named waits for the create rate first (`retry_at`: timer, `tick`, start
+        what it grants; events arriving meanwhile are kept). Each image's event has its own name: the SDK keeps
+        one early event per name, and one wait per name never meets a second. If the backstop fires first (an
+        event lost, a holder late, a very long queue), the images left are looked up in the queue and in storage
+        every WAITER_POLL_S until they are done or their deadline passes (latency, never a wrong result).
+        """
+        while retry_at is not None:
+            yield self.context.create_timer(retry_at)
+            reply = yield self.context.call_entity(
+                queue_entity(), TICK_OPERATION, queue_input(self.now(), self.options)
+            )
+            retry_at = yield from self.start(reply)
+        if not waiting:
+            return
         self.status("waiting")
+        events = {key: self.context.wait_for_external_event(image_done_event(key)) for key in waiting}
+        backstop = max(w.deadline for w in waiting.values())
+        backstop = min(
+            backstop, max(self.now() + timedelta(seconds=WAITER_BACKSTOP_S), *self.holder_deadlines(waiting))
+        )
+        yield self.context.task_any([self.context.task_all(list(events.values())), self.context.create_timer(backstop)])
+        for task in events.values():  # an external event task only ever succeeds
+            if task.is_completed:
+                self.take(waiting, task.result)
         while waiting:
-            # A new timer with each wait: a task_any must not reuse a pending timer (the extension's replay of the
-            # actions awaits only the new ones); the unused timer fires later and changes nothing.
-            fire_at = min([w.deadline for w in waiting.values()] + ([retry_at] if retry_at else []))
-            event = self.context.wait_for_external_event(IMAGE_DONE_EVENT)
-            winner = yield self.context.task_any([event, self.context.create_timer(fire_at)])
-            if winner is event:
-                self.take(waiting, event.result)
-                continue
-            now = self.now()
-            if retry_at is not None and retry_at <= now:
-                reply = yield self.context.call_entity(queue_entity(), TICK_OPERATION, queue_input(now, self.options))
-                retry_at = yield from self.start(reply)
-            due = [key for key, w in waiting.items() if w.deadline <= now]
-            if due:
-                yield from self.recheck(waiting, due)
+            due = [key for key, w in waiting.items() if w.deadline <= self.now()]
+            yield from self.recheck(waiting, list(waiting), due)
+            if waiting:
+                yield self.context.create_timer(self.now() + timedelta(seconds=WAITER_POLL_S))
+
+    @staticmethod
+    def holder_deadlines(waiting: dict[str, Waiting]) -> list[datetime]:
+        return [w.deadline for w in waiting.values() if w.holder is not None]
 
     def take(self, waiting: dict[str, Waiting], data: Any) -> None:
-        """An `image_done` event: the stored result of one of this orchestration's images."""
+        """An `image_done_{key}` event: the stored result of one of this orchestration's images."""
         if not isinstance(data, dict) or data.get("key") not in waiting:
             return
         entry = waiting.pop(data["key"])
         result = ImageResult.model_validate(data.get("result"))
         self.finish(result.model_copy(update={"image": entry.item.image}))
 
-    def recheck(self, waiting: dict[str, Waiting], keys: list[str]) -> Steps:
-        """Deadlines passed: ask the queue where the images are; read finished ones, give up on the rest."""
+    def recheck(self, waiting: dict[str, Waiting], keys: list[str], due: list[str]) -> Steps:
+        """Ask the queue where the images are; read finished ones; give up on those past their deadline."""
         reply = yield self.context.call_entity(
             queue_entity(), STATUS_OPERATION, {"keys": keys, "now": self.now().isoformat()}
         )
@@ -141,12 +166,12 @@ class QueueRun(ScanRun):
             if answer.state == "in_flight" and answer.deadline is not None:
                 if answer.holder != entry.holder or waiter_deadline(answer.deadline) > entry.deadline:
                     entry.holder, entry.deadline = answer.holder, waiter_deadline(answer.deadline)
-                    continue
-                read.append(answer.key)
-            elif answer.state == "queued" and self.now() < self.queue_limit():
-                entry.deadline = self.queue_limit()
+                elif answer.key in due:
+                    read.append(answer.key)
             elif answer.state == "queued":
-                gave_up.append(answer.key)
+                entry.holder, entry.deadline = None, self.queue_limit()
+                if self.now() >= self.queue_limit():
+                    gave_up.append(answer.key)
             else:
                 read.append(answer.key)
         if gave_up:

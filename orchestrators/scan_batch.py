@@ -56,6 +56,7 @@ class BatchRun:
         self.results: dict[int, ImageResult] = {}
         self.created = False
         self.started: datetime | None = None
+        self.recorded: dict[str, str] = {}  # image -> when its result was stored (the output reports it)
         self.error: str | None = None
 
     def now(self) -> datetime:
@@ -87,6 +88,7 @@ class BatchRun:
             "runner": self.runner,
             "group": self.group.name,
             "images": [self.results[n].model_dump(mode="json", exclude_none=True) for n in sorted(self.results)],
+            "recorded": self.recorded,
         }
 
     def create(self) -> Steps:
@@ -121,7 +123,10 @@ class BatchRun:
             if winner is upload:
                 index = _index_of(upload.result, self.runner)
                 if index is not None and 0 <= index < len(self.items) and index not in self.results:
-                    yield from self.collect([index], verdict=None, timed_out=False, skip_missing=True)
+                    # Every image left, not only this one: the SDK keeps one early event per name, so an upload
+                    # event that came while this batch was busy may be gone; its status.json is not.
+                    left = [n for n in range(len(self.items)) if n not in self.results]
+                    yield from self.collect(left, verdict=None, timed_out=False, skip_missing=True)
                 continue
             answer = yield call(self.context, activity.GET_SCANNER_STATE, {"group_name": self.group.name})
             verdict = group_verdict(checked(activity.GET_SCANNER_STATE, answer))
@@ -177,6 +182,8 @@ class BatchRun:
             for n in sorted(found)
         ]
         answers = yield self.context.task_all(tasks)
+        for n in found:
+            self.recorded[self.items[n].image] = self.now().isoformat()
         events: list[dict[str, Any]] = []
         for n, reply in zip(sorted(found), answers[1:], strict=True):
             asked = list(dict.fromkeys([*self.grant.requesters.get(self.keys[n], ()), *reply.get("requesters", [])]))
