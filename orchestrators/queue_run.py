@@ -128,10 +128,8 @@ class QueueRun(ScanRun):
             return
         self.status("waiting")
         events = {key: self.context.wait_for_external_event(image_done_event(key)) for key in waiting}
-        backstop = max(w.deadline for w in waiting.values())
-        backstop = min(
-            backstop, max(self.now() + timedelta(seconds=WAITER_BACKSTOP_S), *self.holder_deadlines(waiting))
-        )
+        latest_holder = max([self.now() + timedelta(seconds=WAITER_BACKSTOP_S), *self.holder_deadlines(waiting)])
+        backstop = min(max(w.deadline for w in waiting.values()), latest_holder)
         yield self.context.task_any([self.context.task_all(list(events.values())), self.context.create_timer(backstop)])
         for task in events.values():  # an external event task only ever succeeds
             if task.is_completed:

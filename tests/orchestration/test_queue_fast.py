@@ -50,13 +50,9 @@ def other_holds(run: ScriptedRun, image: str) -> dict[str, Any]:
 
 def test_a_deployment_queues_starts_its_batch_and_ends_on_the_image_events() -> None:
     run = deployment(NGINX, REDIS)
-    run.raise_event(
-        START + timedelta(seconds=200),
-        image_done_event(key(REDIS)),
-        {"key": key(REDIS), "runner": "scanbatch-0000001", "result": result(REDIS, "scanbatch-0000001")},
-    )
-    run.raise_event(START + timedelta(seconds=300), image_done_event(key(NGINX)),
-                    {"key": key(NGINX), "runner": "scanbatch-0000001", "result": result(NGINX, "scanbatch-0000001")})  # fmt: skip
+    for image, at in ((REDIS, 200), (NGINX, 300)):
+        done = {"key": key(image), "runner": "scanbatch-0000001", "result": result(image, "scanbatch-0000001")}
+        run.raise_event(START + timedelta(seconds=at), image_done_event(key(image)), done)
     outcome = run.run()
     assert outcome.status == "Completed" and outcome.output["status"] == "completed"
     assert [i["image"] for i in outcome.output["images"]] == [NGINX, REDIS]
