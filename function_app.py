@@ -17,6 +17,7 @@ from orchestrators.scan_deployment_v2 import bp as scan_deployment_v2_bp
 from starters.eventhub_starter import bp as eventhub_starter_bp
 from starters.http_api import bp as http_api_bp
 from starters.janitor import bp as janitor_bp
+from starters.upload_events import bp as upload_events_bp
 
 app = df.DFApp()
 app.register_functions(eventhub_starter_bp)
@@ -34,3 +35,4 @@ app.register_functions(registry_blueprint)
 app.register_functions(notifications_blueprint)
 app.register_functions(http_api_bp)
 app.register_functions(janitor_bp)
+app.register_functions(upload_events_bp)

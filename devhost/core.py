@@ -36,6 +36,7 @@ from devhost.orchestration import (
 )
 from devhost.ordering import CompletionOrder
 from devhost.store import Store
+from devhost.wakeups import run_due_calls
 
 ORCHESTRATION_WORK = "orchestration"
 ENTITY_WORK = "entity"
@@ -44,9 +45,7 @@ _IDLE_POLL_SECONDS = 1.0
 
 
 class EngineCore:
-    """State and work loop behind DurableEngine. Methods with a leading underscore expect the caller to know whether
-    the engine lock is held: bookkeeping helpers require it, `_drive`/`_pump_once` take it themselves.
-    """
+    """State and work loop behind DurableEngine; `_` helpers need the lock held, `_drive`/`_pump_once` take it."""
 
     def __init__(
         self,
@@ -103,7 +102,7 @@ class EngineCore:
             with self._lock:
                 if stop_when():
                     return
-            if self._pump_once():
+            if self._pump_once() or run_due_calls(self, until):  # devhost/wakeups.py: simulators' timed calls
                 continue
             with self._lock:
                 if self._ready or stop_when():

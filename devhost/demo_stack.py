@@ -15,9 +15,11 @@ from core.settings import Settings, get_settings, load_settings
 from devhost import azurite
 from devhost import clock as clock_mod
 from devhost.armsim import ArmSimulator
+from devhost.armsim.blob_events import webhook_sink
 from devhost.demo_receivers import LOOPBACK, SMTP_PASSWORD, SMTP_USERNAME, SmtpReceiver, WebhookReceiver
 from devhost.demo_scenario import DemoScenario
 from devhost.server import DEFAULT_TASK_HUB, DevHostServer
+from starters.upload_events import UPLOAD_EVENTS_FUNCTION
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SPEC = str(ROOT / "function_app.py")
@@ -146,4 +148,7 @@ def running_stack(
         server = _start_devhost(app_spec, clock, settings.durable_task_hub or DEFAULT_TASK_HUB)
         stack.callback(server.engine.close)
         stack.callback(server.stop)
+        # The storage account's Event Grid subscription: status uploads reach `upload_events` (ARMSIM_BLOB_EVENTS).
+        sink = webhook_sink(server.base_url, UPLOAD_EVENTS_FUNCTION)
+        sim.state.blob_events.subscribe(sink, settings.uploads_container)
         yield DemoStack(out, scenario, clock, storage, smtp, webhook, sim, settings, server)

@@ -19,8 +19,17 @@ KIND_ENTITY = "entityTrigger"
 KIND_HTTP = "httpTrigger"
 KIND_EVENT_HUB = "eventHubTrigger"
 KIND_TIMER = "timerTrigger"
+KIND_EVENT_GRID = "eventGridTrigger"
 BINDING_DURABLE_CLIENT = "durableClient"
-KNOWN_TRIGGER_KINDS = (KIND_ORCHESTRATION, KIND_ACTIVITY, KIND_ENTITY, KIND_HTTP, KIND_EVENT_HUB, KIND_TIMER)
+KNOWN_TRIGGER_KINDS = (
+    KIND_ORCHESTRATION,
+    KIND_ACTIVITY,
+    KIND_ENTITY,
+    KIND_HTTP,
+    KIND_EVENT_HUB,
+    KIND_TIMER,
+    KIND_EVENT_GRID,
+)
 
 _INDEX_ATTRIBUTE = "_devhost_function_index"
 # The trigger attribute that renames a durable function (the extension prefers it over the function name).

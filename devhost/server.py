@@ -23,9 +23,11 @@ from devhost.client_binding import RPC_PATH, WEBHOOK_PATH, client_binding
 from devhost.clock import RealClock, VirtualClock
 from devhost.core import EngineCore
 from devhost.durable_api import DurableEngineAPI, DurableHttpApi, error_response, json_response
+from devhost.event_grid import EVENT_GRID_PATH, EventGridWebhook
 from devhost.http_trigger import DEFAULT_ROUTE_PREFIX, HttpRouter, to_aiohttp_response, to_functions_request
 from devhost.invoke import ActivityClient
 from devhost.triggers import (
+    EVENT_GRID_TRIGGER,
     EVENT_HUB_TRIGGER,
     HTTP_TRIGGER,
     TIMER_TRIGGER,
@@ -120,6 +122,7 @@ class DevHostServer:
         exists = orchestrator_exists or _orchestrator_lookup(specs)
         self._durable_api = DurableHttpApi(engine, task_hub, exists)
         self._event_hub = EventHubSource()
+        self.event_grid = EventGridWebhook(specs_by_type(specs, EVENT_GRID_TRIGGER), self.client_binding_for)
         self._inflight: set[asyncio.Task[None]] = set()
         self._records: deque[InvocationRecord] = deque(maxlen=RECENT_INVOCATIONS)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -178,6 +181,7 @@ class DevHostServer:
         app = web.Application(middlewares=[_access_log], client_max_size=MAX_REQUEST_BYTES)
         app.router.add_route("*", WEBHOOK_PATH + "/{tail:.*}", self._durable_api.handle)
         app.router.add_route("*", RPC_PATH + "{tail:.*}", self._durable_api.handle)
+        app.router.add_post(EVENT_GRID_PATH, self.event_grid.handle)
         app.router.add_post("/admin/functions/{name}", self._admin_invoke)
         app.router.add_post("/admin/devhost/idle", self._admin_idle)
         app.router.add_get("/admin/devhost/invocations", self._admin_invocations)

@@ -1,4 +1,7 @@
-"""Invokes non-durable functions (HTTP, Event Hub, timer) with their bindings, as the host and Python worker do."""
+"""Invokes non-durable functions (HTTP, Event Hub, timer) with their bindings, as the host and Python worker do.
+
+Event Grid triggers: devhost.event_grid.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from devhost import clock as clock_mod
 HTTP_TRIGGER = "httpTrigger"
 EVENT_HUB_TRIGGER = "eventHubTrigger"
 TIMER_TRIGGER = "timerTrigger"
+EVENT_GRID_TRIGGER = "eventGridTrigger"
 DURABLE_CLIENT = "durableClient"
 CONTEXT_PARAM = "context"
 RETRY_SETTING = "retry_policy"

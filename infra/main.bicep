@@ -151,6 +151,9 @@ param enableActivityLogRoute bool = false
 ])
 param eventHubSku string = 'Standard'
 
+@description('Subscribe the app to its scanners\' status uploads (Event Grid). Needs the app code deployed first: set true after the first `azd deploy` (docs/deploy.md).')
+param enableUploadEvents bool = false
+
 // ---------------------------------------------------------------- names
 var abbreviations = {
   appIdentity: 'id-app-'
@@ -161,6 +164,7 @@ var abbreviations = {
   keyVault: 'kv-'
   eventHubNamespace: 'evhns-'
   systemTopic: 'evgst-'
+  storageTopic: 'evgst-st-'
   logAnalytics: 'log-'
   applicationInsights: 'appi-'
 }
@@ -418,6 +422,20 @@ module functionApp 'app/function.bicep' = {
   dependsOn: [
     appRoles
   ]
+}
+
+// Scanner status uploads reach the app as events (completion by event; polls stay the backstop).
+module uploadEvents 'app/upload-events.bicep' = if (enableUploadEvents) {
+  name: 'upload-events'
+  scope: appResourceGroup
+  params: {
+    tags: tags
+    location: location
+    systemTopicName: '${abbreviations.storageTopic}${resourceToken}'
+    storageAccountName: storage.outputs.storageAccountName
+    functionAppName: functionApp.outputs.functionAppName
+    uploadsContainerName: uploadsContainerName
+  }
 }
 
 // ---------------------------------------------------------------- outputs (read by azd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,6 +69,7 @@ class SimGroup:
     capacity_failure: bool = False
     gone_at: datetime | None = None  # set by DELETE: the group is deleting until then (its cores still count)
     delete_operation_id: str | None = None
+    on_upload: Callable[[SimGroup, str, int, str, datetime], None] | None = None  # blob_events.BlobEvents.attach
 
     @classmethod
     def create(
@@ -135,6 +137,8 @@ class SimGroup:
             for blob_name, data, content_type in scanner_run.image_blobs(outcome, self.prefix, sim.log_lines_per_image):
                 if not self.sas_url or not scanner_run.upload_blob(self.sas_url, blob_name, data, content_type):
                     self.upload_failures += 1
+                elif self.on_upload is not None and outcome.finished_at is not None:
+                    self.on_upload(self, blob_name, len(data), content_type, outcome.finished_at)
 
     def _container_view(self, now: datetime) -> dict[str, Any]:
         if not self.provisioned(now) or self.capacity_failure:

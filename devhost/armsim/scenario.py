@@ -133,6 +133,7 @@ class SimSettings(BaseModel):
     max_containers_per_group: int = Field(default=60, ge=1, le=60)
     delete_delay_s: float = Field(default=10.0, ge=0, description="DELETE accepted (202) until the group is gone")
     capacity_failures: int = Field(default=0, ge=0, description="first N new groups fail late: no capacity")
+    blob_events: bool = Field(default=True, description="publish BlobCreated for status uploads (blob_events.py)")
 
 
 class Scenario(BaseModel):

@@ -78,6 +78,7 @@ class ArmSimulator:
         self._clock = clock
         self.identity_header = secrets.token_hex(16)
         self.state = SimState(scenario, self._now, self.identity_header)
+        self.state.blob_events.clock = clock
         self._workdir = Path(tempfile.mkdtemp(prefix="armsim-"))
         self._servers: list[_SimServer] = []
         self._threads: list[threading.Thread] = []

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from devhost.armsim import arm, limits
+from devhost.armsim.blob_events import BlobEvents
 from devhost.armsim.faults import Fault, SimResponse, fault_from_json, fault_response
 from devhost.armsim.groups import CAPACITY_EVENT, SimGroup
 from devhost.armsim.scenario import Scenario
@@ -69,6 +70,7 @@ class SimState:
         self.peak_cores = 0.0
         self.images_started = 0
         self.timeline = GroupTimeline()  # group lives for the demo's scheduling figures
+        self.blob_events = BlobEvents(enabled=self.sim.blob_events)  # the storage system topic (sink set by the demo)
 
     # ---- public API -------------------------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
@@ -131,6 +133,7 @@ class SimState:
                     "peak_cores": self.peak_cores,
                 },
                 "refused": dict(self.refused),
+                "blob_events": self.blob_events.stats(),
                 "scans": {"images_started": self.images_started},
                 "upload_failures": sum(g.upload_failures for g in self._groups.values()),
             }
@@ -365,6 +368,7 @@ class SimState:
             group.capacity_failure = True
         self._groups[parsed.key()] = group
         self._operations[operation_id] = parsed.key()
+        self.blob_events.attach(group, self.settle)
         scope = limits.scope(parsed.resource_id(), location)
         self._creates[scope] = limits.recorded(self._creates.get(scope, []), now)
         self.peak_groups = max(self.peak_groups, groups_used + 1)
