@@ -29,6 +29,13 @@ def rescan_instance_id(target: str, nonce: str) -> str:
     return RESCAN_INSTANCE_PREFIX + _digest(target, nonce)[:32]
 
 
+def batch_instance_id(sequence: int, granted_at: str) -> str:
+    """The scan queue's runner of batch `sequence` granted at `granted_at`: a scan instance id (`scan-<32 hex>`), so
+    the upload events of its group find it like any scan's (core.upload_events).
+    """
+    return EVENT_INSTANCE_PREFIX + _digest("scan-batch", str(sequence), granted_at)[:32]
+
+
 def scanner_group_name(instance_id: str) -> str:
     """The ACI container group that scans for `instance_id`: lower case, [a-z0-9-], at most 63 characters."""
     return SCANNER_GROUP_PREFIX + _digest(instance_id)[:24]

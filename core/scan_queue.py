@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.naming import batch_instance_id
 from core.options import ACI_CREATES_PER_5_MINUTES, ACI_CREATES_PER_HOUR, ACI_STANDARD_CORES
 
 FIVE_MINUTES = timedelta(minutes=5)
@@ -37,7 +38,6 @@ BATCH_GRACE_S = 900
 """A batch whose runner never released it frees its capacity this long after its scan deadline (a crashed runner
 never blocks the queue forever); also the grace a waiter adds to its holder's deadline."""
 _CORES_EPSILON = 1e-9
-BATCH_ID_PREFIX = "scanbatch-"
 
 
 class _Model(BaseModel):
@@ -216,7 +216,7 @@ def grant(state: QueueState, now: datetime, budget: Budget) -> tuple[QueueState,
             return state.model_copy(update={"retry_at": when}), tuple(grants), when
         size = batch_size(len(state.pending), budget.max_groups - len(state.batches), budget)
         taken, rest = state.pending[:size], state.pending[size:]
-        runner = f"{BATCH_ID_PREFIX}{state.sequence + 1:07d}"
+        runner = batch_instance_id(state.sequence + 1, now.isoformat())
         deadline = now + timedelta(seconds=budget.scan_timeout_s + BATCH_GRACE_S // 3)
         batch = Batch(
             runner=runner,

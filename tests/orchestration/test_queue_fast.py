@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.naming import batch_instance_id
 from core.options import ScanOptions
 from core.queue_payloads import SCAN_BATCH_ORCHESTRATOR, WAITER_GRACE_S, image_done_event, queued_image
 from core.results import ImageToCheck
@@ -16,6 +17,7 @@ from tests.orchestration.fake_context import START, ScriptedRun
 from tests.orchestration.scan_answers import NGINX, REDIS, SUCCEEDED, cache_misses, deployment_input, resolved
 
 QUEUE = "scan_queue"
+RUNNER = batch_instance_id(1, START.isoformat())  # what the queue names the first batch granted at START
 OPTIONS = ScanOptions(resolve_digests=False, scan_timeout_seconds=1200)
 
 
@@ -51,7 +53,7 @@ def other_holds(run: ScriptedRun, image: str) -> dict[str, Any]:
 def test_a_deployment_queues_starts_its_batch_and_ends_on_the_image_events() -> None:
     run = deployment(NGINX, REDIS)
     for image, at in ((REDIS, 200), (NGINX, 300)):
-        done = {"key": key(image), "runner": "scanbatch-0000001", "result": result(image, "scanbatch-0000001")}
+        done = {"key": key(image), "runner": RUNNER, "result": result(image, RUNNER)}
         run.raise_event(START + timedelta(seconds=at), image_done_event(key(image)), done)
     outcome = run.run()
     assert outcome.status == "Completed" and outcome.output["status"] == "completed"
@@ -106,13 +108,13 @@ def test_a_waiter_gives_up_only_after_its_holders_deadline() -> None:
 
 def batch(*images: str, requesters: dict[str, list[str]] | None = None) -> ScriptedRun:
     grant = {
-        "runner": "scanbatch-0000001",
+        "runner": RUNNER,
         "images": [queued_image(ImageToCheck(image=i)).model_dump(mode="json") for i in images],
         "requesters": requesters or {key(i): ["scan-a"] for i in images},
         "deadline": (START + timedelta(seconds=1500)).isoformat(),
     }
     run = ScriptedRun(SCAN_BATCH_ORCHESTRATOR, {"grant": grant, "options": OPTIONS.model_dump(mode="json")},
-                      "scanbatch-0000001")  # fmt: skip
+                      RUNNER)  # fmt: skip
     run.entity_operation(QUEUE, QUEUE_ENTITY_KEY, "enqueue", {
         "instance_id": "scan-a", "now": START.isoformat(), "images": grant["images"],
         "budget": {"max_groups": 1, "max_images_per_group": 2, "scan_timeout_s": 1200}})  # fmt: skip
@@ -139,7 +141,7 @@ def test_a_batch_collects_each_image_on_its_event_wakes_its_requesters_and_relea
     run.on_activity("collect_results", collect_what_uploaded(uploaded, images))
     for n, at in ((0, 100), (1, 250)):
         run.raise_event(START + timedelta(seconds=at), "scanner_upload",
-                        {"container": "u", "prefix": "scanbatch-0000001", "index": n})  # fmt: skip
+                        {"container": "u", "prefix": RUNNER, "index": n})  # fmt: skip
     original = run.step
 
     def step() -> Any:  # the scanner uploads status.json when its event is raised

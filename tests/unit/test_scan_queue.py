@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.naming import batch_instance_id
 from core.scan_queue import (
     Budget,
     EnqueueRequest,
@@ -45,7 +46,10 @@ def ask(state: QueueState, who: str, *ns: int, at: datetime = T0, budget: Budget
 def test_a_burst_is_granted_from_the_head_in_batches_up_to_the_budget() -> None:
     state, reply = ask(QueueState(), "a", 1, 2, 3)
     state, reply2 = ask(state, "b", 3, 4, 5, 6)
-    assert [g.runner for g in reply.grants] == ["scanbatch-0000001", "scanbatch-0000002"]
+    assert [g.runner for g in reply.grants] == [
+        batch_instance_id(1, T0.isoformat()),
+        batch_instance_id(2, T0.isoformat()),
+    ]
     assert [[i.key for i in g.images] for g in reply.grants] == [["k1", "k2"], ["k3"]]  # 3 over 2 groups
     assert reply2.grants == ()  # both groups in use
     assert [p.item.key for p in state.pending] == ["k4", "k5", "k6"]  # k3 is in flight: b waits for it
