@@ -9,6 +9,7 @@ Deterministic: durable timers, activity and entity calls, pure decisions of core
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
@@ -230,7 +231,15 @@ def start_grants(context: df.DurableOrchestrationContext, reply: dict[str, Any],
 
 
 def _index_of(data: Any, runner: str) -> int | None:
-    """The upload index of a `scanner_upload` event for this runner's prefix, or None for anything else."""
+    """The upload index of a `scanner_upload` event for this runner's prefix, or None for anything else.
+
+    The data is a JSON object, or the text of one (upload_events raises it as text; both are accepted).
+    """
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
     if not isinstance(data, dict):
         return None
     prefix, index = data.get("prefix"), data.get("index")
