@@ -216,7 +216,8 @@ def grant(state: QueueState, now: datetime, budget: Budget) -> tuple[QueueState,
             return state.model_copy(update={"retry_at": when}), tuple(grants), when
         size = batch_size(len(state.pending), budget.max_groups - len(state.batches), budget)
         taken, rest = state.pending[:size], state.pending[size:]
-        runner = batch_instance_id(state.sequence + 1, now.isoformat())
+        head = taken[0]
+        runner = batch_instance_id(state.sequence + 1, head.item.key, head.requesters[0] if head.requesters else "")
         deadline = now + timedelta(seconds=budget.scan_timeout_s + BATCH_GRACE_S // 3)
         batch = Batch(
             runner=runner,

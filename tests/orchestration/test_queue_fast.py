@@ -17,12 +17,14 @@ from tests.orchestration.fake_context import START, ScriptedRun
 from tests.orchestration.scan_answers import NGINX, REDIS, SUCCEEDED, cache_misses, deployment_input, resolved
 
 QUEUE = "scan_queue"
-RUNNER = batch_instance_id(1, START.isoformat())  # what the queue names the first batch granted at START
 OPTIONS = ScanOptions(resolve_digests=False, scan_timeout_seconds=1200)
 
 
 def key(image: str) -> str:
     return queued_image(ImageToCheck(image=image)).key
+
+
+RUNNER = batch_instance_id(1, key(NGINX), "scan-a")  # the queue's name for the batch `batch()` sets up
 
 
 def result(image: str, runner: str, status: str = "completed") -> dict[str, Any]:

@@ -47,8 +47,8 @@ def test_a_burst_is_granted_from_the_head_in_batches_up_to_the_budget() -> None:
     state, reply = ask(QueueState(), "a", 1, 2, 3)
     state, reply2 = ask(state, "b", 3, 4, 5, 6)
     assert [g.runner for g in reply.grants] == [
-        batch_instance_id(1, T0.isoformat()),
-        batch_instance_id(2, T0.isoformat()),
+        batch_instance_id(1, "k1", "a"),
+        batch_instance_id(2, "k3", "a"),
     ]
     assert [[i.key for i in g.images] for g in reply.grants] == [["k1", "k2"], ["k3"]]  # 3 over 2 groups
     assert reply2.grants == ()  # both groups in use
