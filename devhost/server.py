@@ -81,11 +81,8 @@ class InvocationRecord:
 
 def _orchestrator_lookup(specs: Sequence[FunctionSpec]) -> Callable[[str], bool]:
     """Whether an orchestrator exists: by the trigger's `orchestration` rename or function name, ignoring case."""
-    names = frozenset(
-        str(spec.trigger.get("orchestration") or spec.name).lower()
-        for spec in specs
-        if spec.trigger_type == ORCHESTRATION_TRIGGER
-    )
+    orchestrators = [spec for spec in specs if spec.trigger_type == ORCHESTRATION_TRIGGER]
+    names = frozenset(str(spec.trigger.get("orchestration") or spec.name).lower() for spec in orchestrators)
 
     def exists(name: str) -> bool:
         return name.lower() in names
