@@ -29,3 +29,5 @@ the orchestration waits and retries on it."""
 NON_RETRYABLE_ERROR_KEY = "non_retryable_error"
 """The only key of an ARM activity's answer when its request failed in a way that retrying cannot fix (401/403,
 404 that is not an answer, 400 that is not quota): {"status", "code", "message"} (activities.clients.failing_fast)."""
+# Durable client (activities/orchestration_client.py)
+WAKE_ORCHESTRATIONS = "wake_orchestrations"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from activities.storage_clients import (
@@ -203,4 +204,20 @@ def collect_results(clients: StorageClients, settings: Settings, request: Collec
 
     Re-running it for the same instance gives the same results and overwrites the same blobs.
     """
-    return [_collect_one(clients, settings, request, i, item) for i, item in enumerate(request.images)]
+    wanted = range(len(request.images)) if request.only is None else sorted(set(request.only))
+    results: list[ImageResult] = []
+    for index in wanted:
+        if not 0 <= index < len(request.images):
+            raise ValueError(f"upload index {index} is not one of the group's {len(request.images)} images")
+        if request.skip_missing and not _has_status(clients, settings, request, index):
+            continue
+        results.append(_collect_one(clients, settings, request, index, request.images[index]))
+    return results
+
+
+def _has_status(clients: StorageClients, settings: Settings, request: CollectRequest, index: int) -> bool:
+    uploads = clients.blob_service.get_container_client(uploads_container_of(settings, request.uploads_group()))
+    try:
+        return bool(uploads.get_blob_client(f"{request.prefix or request.instance_id}/{index}/{STATUS_BLOB}").exists())
+    except ResourceNotFoundError:
+        return False

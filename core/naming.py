@@ -29,6 +29,14 @@ def rescan_instance_id(target: str, nonce: str) -> str:
     return RESCAN_INSTANCE_PREFIX + _digest(target, nonce)[:32]
 
 
+def batch_instance_id(sequence: int, first_key: str, first_requester: str) -> str:
+    """The scan queue's runner of batch `sequence`, whose first image (key) was first asked for by `first_requester`:
+    a scan instance id (`scan-<32 hex>`), so the upload events of its group find it like any scan's
+    (core.upload_events). No clock in it: the same scenario names the same runners.
+    """
+    return EVENT_INSTANCE_PREFIX + _digest("scan-batch", str(sequence), first_key, first_requester)[:32]
+
+
 def scanner_group_name(instance_id: str) -> str:
     """The ACI container group that scans for `instance_id`: lower case, [a-z0-9-], at most 63 characters."""
     return SCANNER_GROUP_PREFIX + _digest(instance_id)[:24]

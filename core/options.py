@@ -17,6 +17,7 @@ DEFAULT_POLL_MAX_SECONDS = 120
 DEFAULT_MAX_IMAGES_PER_SCANNER_GROUP = 2
 DEFAULT_MAX_CONCURRENT_SCANNER_GROUPS = 20
 DEFAULT_SCANNER_CPU = 1.0
+DEFAULT_SCAN_QUEUE_MAX_HOURS = 24
 ACI_STANDARD_CORES = 100
 ACI_CREATES_PER_5_MINUTES = 100
 ACI_CREATES_PER_HOUR = 300
@@ -45,6 +46,7 @@ class ScanOptions(BaseModel):
     aci_max_cores: float = Field(default=ACI_STANDARD_CORES, gt=0)
     aci_max_creates_per_5_minutes: int = Field(default=ACI_CREATES_PER_5_MINUTES, ge=1)
     aci_max_creates_per_hour: int = Field(default=ACI_CREATES_PER_HOUR, ge=1)
+    scan_queue_max_hours: int = Field(default=DEFAULT_SCAN_QUEUE_MAX_HOURS, ge=1)
 
     def max_scanner_groups(self) -> int:
         """Groups one scan may plan: MAX_CONCURRENT_SCANNER_GROUPS, fewer when their cores would exceed the budget."""

@@ -73,6 +73,10 @@ class CollectRequest(_Payload):
     exit_code: int | None = None
     reason: str | None = Field(default=None, max_length=2000)
     now: AwareDatetime | None = None
+    only: list[int] | None = Field(default=None, max_length=MAX_IMAGES)
+    """Collect only these upload indexes (a scan queue batch collects each image when its status.json arrives)."""
+    skip_missing: bool = False
+    """Leave out an image whose status.json is not there yet (still scanning) instead of giving it `missing_status`."""
 
     def uploads_group(self) -> str:
         """The scanner group whose uploads container holds these images' uploads."""

@@ -79,7 +79,7 @@ def collect_input(
         now=now,
         mode=mode,
     )
-    return request.model_dump(mode="json")
+    return request.model_dump(mode="json", exclude={"only", "skip_missing"})  # the scan queue's batches set them
 
 
 def store_input(

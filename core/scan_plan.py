@@ -18,6 +18,8 @@ Phase = Literal[
     "resolving",
     "checking_cache",
     "leasing",
+    "queued",
+    "waiting",
     "waiting_for_quota",
     "scanning",
     "collecting",

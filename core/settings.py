@@ -30,6 +30,7 @@ from core.options import (
     DEFAULT_POLL_INITIAL_SECONDS,
     DEFAULT_POLL_MAX_SECONDS,
     DEFAULT_SCAN_CACHE_HOURS,
+    DEFAULT_SCAN_QUEUE_MAX_HOURS,
     DEFAULT_SCAN_TIMEOUT_SECONDS,
     QScannerMode,
     ScanOptions,
@@ -198,6 +199,7 @@ class Settings(NotificationSettings):
         default=DEFAULT_SCAN_TIMEOUT_PER_IMAGE_SECONDS, ge=MIN_PER_IMAGE_SECONDS, le=86_400
     )
     scan_cache_hours: int = Field(default=DEFAULT_SCAN_CACHE_HOURS, ge=0, le=24 * 365)
+    scan_queue_max_hours: int = Field(default=DEFAULT_SCAN_QUEUE_MAX_HOURS, ge=1, le=24 * 30)
     scan_poll_initial_seconds: int = Field(default=DEFAULT_POLL_INITIAL_SECONDS, ge=5, le=3600)
     scan_poll_max_seconds: int = Field(default=DEFAULT_POLL_MAX_SECONDS, ge=5, le=3600)
     janitor_grace_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -266,6 +268,7 @@ class Settings(NotificationSettings):
         return ScanOptions(
             scan_timeout_seconds=self.scan_timeout,
             scan_cache_hours=self.scan_cache_hours,
+            scan_queue_max_hours=self.scan_queue_max_hours,
             notify_severity_threshold=self.notify_severity_threshold,
             poll_initial_seconds=self.scan_poll_initial_seconds,
             poll_max_seconds=self.scan_poll_max_seconds,

@@ -20,7 +20,7 @@ from devhost.clock import Clock, current, install
 from devhost.entities import EntityOperation, EntityState, run_batch
 from devhost.errors import InstanceNotFoundError, InstanceNotRunningError
 from devhost.functions import FunctionIndex
-from devhost.invoke import ActivityOutcome, activity_failure, missing_function, run_activity
+from devhost.invoke import ActivityClient, ActivityOutcome, activity_failure, missing_function, run_activity
 from devhost.orchestration import (
     COMPLETED,
     CONTINUED_AS_NEW,
@@ -46,6 +46,8 @@ _IDLE_POLL_SECONDS = 1.0
 
 class EngineCore:
     """State and work loop behind DurableEngine; `_` helpers need the lock held, `_drive`/`_pump_once` take it."""
+
+    activity_client: ActivityClient | None = None  # set by the server: activities with a durable client input
 
     def __init__(
         self,
@@ -280,7 +282,8 @@ class EngineCore:
     def _run_activity(self, key: ActivityKey, name: str, input_text: str | None) -> None:
         entry = self.index.activity(name)
         try:
-            outcome = run_activity(entry, input_text) if entry else missing_function("activity", name)
+            client = self.activity_client
+            outcome = run_activity(entry, input_text, client) if entry else missing_function("activity", name)
         except BaseException as exc:  # SystemExit and the like still fail the task rather than losing it
             outcome = activity_failure(name, exc)
         with self._lock:
@@ -371,14 +374,9 @@ class EngineCore:
     def _started_event(self, inst: Instance, parent_name: str | None) -> h.Event:
         parent = None
         if inst.parent is not None:
-            parent = {
-                "Name": parent_name or "",
-                "OrchestrationInstance": {
-                    "InstanceId": inst.parent.instance_id,
-                    "ExecutionId": inst.parent.execution_id,
-                },
-                "TaskScheduleId": inst.parent.task_id,
-            }
+            ref = inst.parent
+            instance = {"InstanceId": ref.instance_id, "ExecutionId": ref.execution_id}
+            parent = {"Name": parent_name or "", "OrchestrationInstance": instance, "TaskScheduleId": ref.task_id}
         return h.execution_started(
             self.clock.now(), inst.name, inst.input_json, inst.instance_id, inst.execution_id, parent
         )

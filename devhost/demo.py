@@ -6,10 +6,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from activities.notify_store import alert_counts
+from core.queue_payloads import SCAN_BATCH_ORCHESTRATOR
 from core.settings import SettingsError
 from devhost.demo_exports import EXPORTS_DIR, save_exports
 from devhost.demo_inventory import INVENTORY_FILE, Sweeps, export_inventory, is_sweep, sweep_summary
@@ -67,9 +69,18 @@ def _log_to_file(path: Path) -> tuple[logging.FileHandler, list[logging.Handler]
 
 
 def _scheduling(
-    stack: DemoStack, driver: Driver, records: Sequence[RunRecord], instances: Sequence[Mapping[str, Any]]
+    stack: DemoStack,
+    driver: Driver,
+    records: Sequence[RunRecord],
+    instances: Sequence[Mapping[str, Any]],
+    batches: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """summary.json's `scheduling` block from the simulator's group lives, the scan records and the scenario."""
+    """summary.json's `scheduling` block from the simulator's group lives, the scan records and the scenario.
+
+    A result counts as recorded when a deployment's scan record holds it, or when the scan queue's batch runner
+    (`scan_batch`) stored it (its output says when, image by image). History events are the deployment
+    orchestrations' (the batch runners' are a cost of the groups, like ARM requests).
+    """
     engine = stack.server.engine
     assert isinstance(engine, DurableEngine)
     start, end = driver.started, stack.clock.now()
@@ -77,12 +88,14 @@ def _scheduling(
     demands, durations = demands_of(stack.scenario, stack.settings, driver.arrivals)
     limits = limits_of(stack.settings, stack.scenario.sim.sim_settings())
     stored = [record for record in records if record.finished_at >= start]
+    recorded = [(r.image, rec.finished_at) for rec in stored for r in rec.results if r.status not in NOT_SCANNED]
+    recorded += batch_recorded(batches)
     return measure(
         start=start,
         end=end,
         lives=stack.sim.state.timeline.lives(),
-        recorded=[(r.image, rec.finished_at) for rec in stored for r in rec.results if r.status not in NOT_SCANNED],
-        makespan_end=max((record.finished_at for record in stored), default=start),
+        recorded=recorded,
+        makespan_end=max([record.finished_at for record in stored] + [at for _, at in recorded], default=start),
         lower_bound=lower_bound_s(demands, durations, limits),
         images_started=int(stats.get("scans", {}).get("images_started", 0)),
         history_events=[len(engine.history(str(instance["instanceId"]))) for instance in instances],
@@ -90,9 +103,22 @@ def _scheduling(
     )
 
 
+def batch_recorded(batches: Sequence[Mapping[str, Any]]) -> list[tuple[str, datetime]]:
+    """(image, when stored) from the outputs of the scan queue's batch runners."""
+    found: list[tuple[str, datetime]] = []
+    for batch in batches:
+        output = batch.get("output")
+        recorded = output.get("recorded") if isinstance(output, Mapping) else None
+        for image, at in (recorded or {}).items():
+            found.append((str(image), datetime.fromisoformat(str(at))))
+    return found
+
+
 def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
     """Read the run's results from the app's store and write summary.json and orchestrations.json."""
-    instances = [i for i in driver.orchestrations() if not is_sweep(i)]
+    listed = [i for i in driver.orchestrations() if not is_sweep(i)]
+    instances = [i for i in listed if i.get("name") != SCAN_BATCH_ORCHESTRATOR]  # the deployments' scans
+    batches = [i for i in listed if i.get("name") == SCAN_BATCH_ORCHESTRATOR]
     records = run_records(stack.settings, instances)
     summary = build_summary(
         instances,
@@ -103,7 +129,7 @@ def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
         extra_notifications={"teams": stack.chat_count("teams"), "slack": stack.chat_count("slack")}
         | alert_counts(stack.settings),
     )
-    summary["scheduling"] = _scheduling(stack, driver, records, instances)
+    summary["scheduling"] = _scheduling(stack, driver, records, instances, batches)
     summary["sweeps"] = sweep_summary(stack.settings)
     export_inventory(driver.base_url, driver.session, out)
     write_json(out / SUMMARY_FILE, summary)

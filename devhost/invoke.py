@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import json
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,13 +63,32 @@ def activity_failure(name: str, exc: BaseException) -> ActivityOutcome:
     return _failure("Activity", name, exc)
 
 
-def run_activity(entry: FunctionEntry, input_json: str | None) -> ActivityOutcome:
-    """Decode the input and encode the result with the worker's ActivityTriggerConverter; exceptions fail the task."""
+@dataclass(frozen=True)
+class ActivityClient:
+    """How an activity with a durable client input binding gets one: the binding string of the server, and the
+    server's loop to run the coroutine on (the SDK's HTTP session belongs to that loop).
+    """
+
+    binding: Callable[[], str]
+    run: Callable[[Any], Any]
+
+
+def run_activity(entry: FunctionEntry, input_json: str | None, client: ActivityClient | None = None) -> ActivityOutcome:
+    """Decode the input and encode the result with the worker's ActivityTriggerConverter; exceptions fail the task.
+
+    An activity with a `durableClient` input binding gets the binding string (as the extension passes it) and, when
+    it is a coroutine, runs on the server's loop; without a server it fails like a missing binding would.
+    """
     try:
         value = ActivityTriggerConverter.decode(meta.Datum(input_json, JSON_DATUM), trigger_metadata=None)
-        result = entry.callable(**{entry.trigger_parameter: value})
+        kwargs: dict[str, Any] = {entry.trigger_parameter: value}
+        if entry.client_parameter is not None:
+            if client is None:
+                raise RuntimeError(f"activity {entry.durable_name} needs a durable client and devhost has no server")
+            kwargs[entry.client_parameter] = client.binding()
+        result = entry.callable(**kwargs)
         if inspect.isawaitable(result):
-            result = asyncio.run(_await(result))
+            result = client.run(result) if client is not None else asyncio.run(_await(result))
         datum = ActivityTriggerConverter.encode(result, expected_type=None)
     except Exception as exc:
         return _failure("Activity", entry.durable_name, exc)

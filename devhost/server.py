@@ -21,9 +21,11 @@ from pydantic import BaseModel, ValidationError
 
 from devhost.client_binding import RPC_PATH, WEBHOOK_PATH, client_binding
 from devhost.clock import RealClock, VirtualClock
+from devhost.core import EngineCore
 from devhost.durable_api import DurableEngineAPI, DurableHttpApi, error_response, json_response
 from devhost.event_grid import EVENT_GRID_PATH, EventGridWebhook
 from devhost.http_trigger import DEFAULT_ROUTE_PREFIX, HttpRouter, to_aiohttp_response, to_functions_request
+from devhost.invoke import ActivityClient
 from devhost.triggers import (
     EVENT_GRID_TRIGGER,
     EVENT_HUB_TRIGGER,
@@ -79,11 +81,8 @@ class InvocationRecord:
 
 def _orchestrator_lookup(specs: Sequence[FunctionSpec]) -> Callable[[str], bool]:
     """Whether an orchestrator exists: by the trigger's `orchestration` rename or function name, ignoring case."""
-    names = frozenset(
-        str(spec.trigger.get("orchestration") or spec.name).lower()
-        for spec in specs
-        if spec.trigger_type == ORCHESTRATION_TRIGGER
-    )
+    orchestrators = [spec for spec in specs if spec.trigger_type == ORCHESTRATION_TRIGGER]
+    names = frozenset(str(spec.trigger.get("orchestration") or spec.name).lower() for spec in orchestrators)
 
     def exists(name: str) -> bool:
         return name.lower() in names
@@ -148,6 +147,8 @@ class DevHostServer:
             loop.run_until_complete(self._close())
             loop.close()
 
+        if isinstance(self.engine, EngineCore) and self.engine.activity_client is None:
+            self.engine.activity_client = ActivityClient(binding=self.client_binding_for, run=self.run_coroutine)
         if self._manage_engine:
             self.engine.start()
         self._thread = threading.Thread(target=run, name="devhost-http", daemon=True)

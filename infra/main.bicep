@@ -91,6 +91,9 @@ param scanTimeoutSeconds string = '1800'
 @description('Hours a scan result of an image is reused before the image is scanned again.')
 param scanCacheHours string = '24'
 
+@description('Hours an image may wait in the scan queue for a scanner before it times out.')
+param scanQueueMaxHours string = '24'
+
 @description('Comma-separated registry resource ids: AcrPull for the scanner (private images) and the app (tag digests).')
 param scannerAcrResourceIds string = ''
 
@@ -443,6 +446,7 @@ var plainSettings = {
   ACI_MAX_CREATES_PER_HOUR: aciMaxCreatesPerHour
   SCAN_TIMEOUT: scanTimeoutSeconds
   SCAN_CACHE_HOURS: scanCacheHours
+  SCAN_QUEUE_MAX_HOURS: scanQueueMaxHours
   ALLOWED_PRIVATE_REGISTRIES: allowedPrivateRegistries
   QUALYS_POD: qualysPod
   // Notifications (empty means off).

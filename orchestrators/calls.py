@@ -14,7 +14,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities.names import NON_RETRYABLE_ERROR_KEY
-from entities.names import ACI_QUOTA_ENTITY, IMAGE_LEASE_ENTITY
+from entities.names import ACI_QUOTA_ENTITY, IMAGE_LEASE_ENTITY, SCAN_QUEUE_ENTITY
 
 ACTIVITY_FIRST_RETRY_MS = 15_000
 ACTIVITY_MAX_ATTEMPTS = 5
@@ -52,3 +52,12 @@ def lease_entity(key: str) -> df.EntityId:
 def quota_entity() -> df.EntityId:
     """The ACI quota gate."""
     return df.EntityId(ACI_QUOTA_ENTITY, QUOTA_ENTITY_KEY)
+
+
+QUEUE_ENTITY_KEY = "app"
+"""One scan queue for the app (all scanner groups live in one resource group and region)."""
+
+
+def queue_entity() -> df.EntityId:
+    """The app's scan queue (core.scan_queue)."""
+    return df.EntityId(SCAN_QUEUE_ENTITY, QUEUE_ENTITY_KEY)

@@ -26,7 +26,7 @@ from activities import names
 from core.naming import rescan_instance_id
 from core.sweep import MAX_WAIT_S, PAGES_PER_EXECUTION, SCANS_PER_EXECUTION, SweepState
 from orchestrators.calls import call, checked
-from orchestrators.names import ORCHESTRATOR_INVENTORY_SWEEP, ORCHESTRATOR_SCAN_DEPLOYMENT
+from orchestrators.names import ORCHESTRATOR_INVENTORY_SWEEP, ORCHESTRATOR_SCAN_DEPLOYMENT_V2
 
 bp = df.Blueprint()
 
@@ -39,13 +39,12 @@ def sweep_scan_instance_id(image: str, sweep_id: str) -> str:
 def start_scans(
     context: df.DurableOrchestrationContext, state: SweepState, images: list[str]
 ) -> Generator[Any, Any, int]:
-    """Scan `images` the way a manual image scan is started (scan_deployment, image target); returns how many failed.
-
-    TODO(queue): when the scan queue exists, enqueue here instead of running sub-orchestrations.
+    """Scan `images` as manual image scans are (scan_deployment_v2, image target: through the app's one scan queue,
+    so they share its capacity and any scan of the same image in flight); returns how many failed.
     """
     tasks = [
         context.call_sub_orchestrator(
-            ORCHESTRATOR_SCAN_DEPLOYMENT,
+            ORCHESTRATOR_SCAN_DEPLOYMENT_V2,
             {"target": {"kind": "image", "image": image}, "options": state.options, "force": False},
             sweep_scan_instance_id(image, state.sweep_id),
         )

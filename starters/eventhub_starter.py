@@ -17,7 +17,7 @@ from core.naming import instance_id_for
 from core.scope import exclusions_of, monitored_subscriptions, scoped_targets
 from core.settings import get_settings
 from core.trigger_bindings import load_event_hub_binding
-from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT
+from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT_V2
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ async def _start_one(
         if await _exists(client, instance_id):
             outcome.duplicates += 1
             return None
-        await client.start_new(ORCHESTRATOR_SCAN_DEPLOYMENT, instance_id, orchestration_input(target, options))
+        await client.start_new(ORCHESTRATOR_SCAN_DEPLOYMENT_V2, instance_id, orchestration_input(target, options))
     except Exception as error:  # any client failure counts as transient: the batch is redelivered
         try:
             if await _exists(client, instance_id):  # lost a race with another delivery of the same event

@@ -30,7 +30,7 @@ from core.results import InstanceId
 from core.scan_input import scan_input_for_event, scan_input_for_image
 from core.scope import exclusions_of
 from core.settings import get_settings
-from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT
+from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT_V2
 
 START_SCAN_FUNCTION = "http_start_scan"
 GET_SCAN_FUNCTION = "http_get_scan"
@@ -167,7 +167,7 @@ async def start_scan(req: func.HttpRequest, client: df.DurableOrchestrationClien
         await _check_registry_name(request)
     except (InvalidImageRef, InvalidResourceId, ValueError) as error:
         return error_response(400, str(error))
-    await client.start_new(ORCHESTRATOR_SCAN_DEPLOYMENT, instance_id, scan_input)
+    await client.start_new(ORCHESTRATOR_SCAN_DEPLOYMENT_V2, instance_id, scan_input)
     response: func.HttpResponse = client.create_check_status_response(req, instance_id)
     return response
 

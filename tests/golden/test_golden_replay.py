@@ -19,6 +19,7 @@ import pytest
 from activities import names as activity
 from devhost import history as h
 from tests.golden.cases import CASES
+from tests.golden.queue_cases import QUEUE_CASES
 from tests.golden.replay import GOLDEN_ROOT, Problems, golden_files, load_golden, replay_golden
 
 FILES = golden_files()
@@ -43,9 +44,11 @@ def test_there_are_golden_histories() -> None:
 
 def test_every_case_has_its_files_and_every_file_a_case() -> None:
     expected = {name for case in CASES for name in case.file_names}
+    expected |= {name for queue_case in QUEUE_CASES for name in queue_case.file_names}
     found = {path.stem for path in FILES}
     assert found == expected, f"missing: {sorted(expected - found)}, stray: {sorted(found - expected)}"
-    assert all(load_golden(path)["case"] in {case.name for case in CASES} for path in FILES)
+    names = {case.name for case in CASES} | {queue_case.name for queue_case in QUEUE_CASES}
+    assert all(load_golden(path)["case"] in names for path in FILES)
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])

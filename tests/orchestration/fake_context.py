@@ -119,6 +119,7 @@ class ScriptedRun:
                                       self.execution_id, None)  # fmt: skip
         self.inbox: list[h.Event] = [started]
         self.timers: list[tuple[datetime, int, str]] = []
+        self.events: list[tuple[datetime, int, str, str]] = []  # external events to raise at their time
         self.result: Result | None = None
 
     # ---- the script -------------------------------------------------------------------------------------------
@@ -138,6 +139,11 @@ class ScriptedRun:
     def entity_operation(self, entity: str, key: str, operation: str, payload: Any) -> Any:
         """Run one operation on the app's real entity (e.g. to fill the quota gate before the run); its result."""
         return self._real_entity(scheduler_id(entity, key), operation, payload)
+
+    def raise_event(self, at: datetime, name: str, data: Any) -> ScriptedRun:
+        """Raise external event `name` at virtual time `at` (as a client's raise_event would)."""
+        self.events.append((at, len(self.events), name, json.dumps(data)))
+        return self
 
     # ---- driving ----------------------------------------------------------------------------------------------
     def step(self) -> list[Decision]:
@@ -161,11 +167,17 @@ class ScriptedRun:
             if self.result is not None:
                 return self.result
             if not self.inbox:
-                assert self.timers, "the orchestration waits for something the script never answers"
+                assert self.timers or self.events, "the orchestration waits for something the script never answers"
                 self.timers.sort()
-                fire_at, timer_id, text = self.timers.pop(0)
-                self.now = max(self.now, fire_at)
-                self.inbox.append(h.timer_fired(self.now, timer_id, text))
+                self.events.sort()
+                if self.events and (not self.timers or self.events[0][0] <= self.timers[0][0]):
+                    at, _, name, data = self.events.pop(0)
+                    self.now = max(self.now, at)
+                    self.inbox.append(h.event_raised(self.now, name, data))
+                else:
+                    fire_at, timer_id, text = self.timers.pop(0)
+                    self.now = max(self.now, fire_at)
+                    self.inbox.append(h.timer_fired(self.now, timer_id, text))
             self.step()
         raise AssertionError(f"no end after {MAX_EPISODES} episodes")
 

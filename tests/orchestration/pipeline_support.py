@@ -92,11 +92,14 @@ def running_pipeline(
     tmp_path: Path,
     *,
     prepare: Callable[[ArmSimulator, VirtualClock], None] | None = None,
+    ordered_completions: bool = False,
     **settings: str,
 ) -> Iterator[Pipeline]:
     """The app (function_app) on a fresh engine with a virtual clock, an ARM simulator running `scenario`.
 
     `prepare(sim, clock)` runs before the simulator starts (e.g. to replace its state with a test subclass).
+    `ordered_completions`: activity results are handed on in scheduling order, as the demo's engine does, so
+    orchestrations started in a row reach entities in that order (ties broken by rules, not thread timing).
     """
     if isinstance(scenario, dict):
         scenario = Scenario.model_validate(scenario)
@@ -105,7 +108,12 @@ def running_pipeline(
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        engine = DurableEngine(load_app(APP_SPEC), store_path=str(tmp_path / "devhost.sqlite"), clock=clock)
+        engine = DurableEngine(
+            load_app(APP_SPEC),
+            store_path=str(tmp_path / "devhost.sqlite"),
+            clock=clock,
+            ordered_completions=ordered_completions,
+        )
         try:
             sim = ArmSimulator(scenario, clock=clock)
             if prepare is not None:

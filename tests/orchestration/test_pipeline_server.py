@@ -76,7 +76,7 @@ def test_a_redelivered_message_starts_one_scan(stack: tuple[DevHostServer, ArmSi
     invoke(server, EVENTHUB_STARTER_FUNCTION, json.dumps([message]))
     invoke(server, EVENTHUB_STARTER_FUNCTION, json.dumps([message, message]))
     instance_id = instance_id_for(WEB, CORRELATION)
-    scans = [s for s in server.engine.list_statuses() if s["name"] == "scan_deployment"]
+    scans = [s for s in server.engine.list_statuses() if s["name"] == "scan_deployment_v2"]
     assert [s["instanceId"] for s in scans] == [instance_id]
     assert scans[0]["runtimeStatus"] == "Completed"
     assert [r["status"] for r in scans[0]["output"]["images"]] == ["completed"]

@@ -105,7 +105,7 @@ def test_batch_with_duplicates_and_bad_messages_then_redelivery(
     for instance_id, target in expected.items():
         status = server.engine.get_status(instance_id, show_input=True)
         assert status is not None
-        assert status["name"] == "scan_deployment"
+        assert status["name"] == "scan_deployment_v2"
         assert status["input"]["event"] == target.model_dump(mode="json")
         assert status["input"]["options"]["resolve_digests"] is False
         assert "devhost-test-token" not in json.dumps(status)

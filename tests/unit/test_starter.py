@@ -14,7 +14,7 @@ import pytest
 from core.events import parse_deployment_events
 from core.naming import instance_id_for
 from core.options import ScanOptions
-from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT
+from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT_V2
 from starters.eventhub_starter import BatchOutcome, ScanStartError, start_scans
 
 EVENTS = Path(__file__).parents[1] / "events"
@@ -82,7 +82,7 @@ def test_batch_starts_one_orchestration_per_target_with_deterministic_ids() -> N
     targets = parse_deployment_events(body("activity-log-mixed.json"), scanner_resource_group=SCANNER_RG)
     expected_id = instance_id_for(targets[0].resource_id, targets[0].correlation_id)
     instance = client.instances[expected_id]
-    assert instance["name"] == ORCHESTRATOR_SCAN_DEPLOYMENT
+    assert instance["name"] == ORCHESTRATOR_SCAN_DEPLOYMENT_V2
     assert instance["input"] == {"event": targets[0].model_dump(mode="json"), "options": OPTIONS}
 
 
