@@ -12,6 +12,7 @@ from entities.image_lease import bp as image_lease_bp
 from orchestrators.scan_deployment import bp as scan_deployment_bp
 from starters.alert_digest import bp as alert_digest_bp
 from starters.eventhub_starter import bp as eventhub_starter_bp
+from starters.exceptions_api import bp as exceptions_api_bp
 from starters.http_api import bp as http_api_bp
 from starters.janitor import bp as janitor_bp
 from starters.upload_events import bp as upload_events_bp
@@ -30,3 +31,4 @@ app.register_functions(http_api_bp)
 app.register_functions(janitor_bp)
 app.register_functions(upload_events_bp)
 app.register_functions(alert_digest_bp)
+app.register_functions(exceptions_api_bp)

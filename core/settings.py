@@ -77,6 +77,7 @@ QUALYS_POD_GATEWAYS: dict[str, str] = {
 ALLOWED_SCAN_TYPES = ("os", "sca", "secret", "malware", "fileinsight", "compliance", "manifest", "winregistry")
 EVALUATE_POLICY_MODE = "evaluate-policy"
 DEFAULT_JANITOR_SCHEDULE = "0 */10 * * * *"
+DEFAULT_EXCEPTIONS_SCHEDULE = "0 5 * * * *"  # hourly: the exceptions expiry timer
 ACI_CONTAINER_GROUP_QUOTA = 100
 ACI_MAX_CORES_SETTING = 400
 """ACI_MAX_CORES may exceed ACI's default 100 only for a subscription whose StandardCores quota was raised;
@@ -197,6 +198,9 @@ class Settings(NotificationSettings):
     scan_poll_max_seconds: int = Field(default=DEFAULT_POLL_MAX_SECONDS, ge=5, le=3600)
     janitor_grace_minutes: int = Field(default=15, ge=1, le=24 * 60)
     janitor_schedule: Ncrontab = DEFAULT_JANITOR_SCHEDULE
+    # Exceptions (core/exceptions_doc.py): how far ahead an expiry may lie; the expiry timer's schedule
+    exception_max_days: int = Field(default=180, ge=1, le=3660)
+    exceptions_schedule: Ncrontab = DEFAULT_EXCEPTIONS_SCHEDULE
     # Registry
     resolve_digests: bool = True
     registry_timeout_seconds: float = Field(default=5.0, gt=0, le=120)

@@ -12,7 +12,12 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.setting_types import EventHubEntity, Ncrontab, SettingName
-from core.settings import DEFAULT_EVENTHUB_CONNECTION, DEFAULT_JANITOR_SCHEDULE, SettingsError
+from core.settings import (
+    DEFAULT_EVENTHUB_CONNECTION,
+    DEFAULT_EXCEPTIONS_SCHEDULE,
+    DEFAULT_JANITOR_SCHEDULE,
+    SettingsError,
+)
 from core.settings_notify import MAX_DIGEST_MINUTES, digest_minutes_problem, digest_schedule
 
 _Binding = TypeVar("_Binding", bound=BaseModel)
@@ -78,3 +83,16 @@ class DigestBinding(BaseModel):
 def load_digest_binding(environ: Mapping[str, str] | None = None) -> DigestBinding:
     """The digest timer's window, read when the app is indexed for the same reason as `load_event_hub_binding`."""
     return _load_binding(DigestBinding, environ)
+
+
+class ExceptionsBinding(BaseModel):
+    """The exceptions expiry timer's schedule, the same variable as in Settings."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    exceptions_schedule: Ncrontab = DEFAULT_EXCEPTIONS_SCHEDULE
+
+
+def load_exceptions_binding(environ: Mapping[str, str] | None = None) -> ExceptionsBinding:
+    """The expiry timer's schedule, read when the app is indexed for the same reason as `load_event_hub_binding`."""
+    return _load_binding(ExceptionsBinding, environ)
