@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 from datetime import UTC, datetime
 
 from activities import wallclock
@@ -36,7 +37,9 @@ def reevaluation_id(key: str, entries: list[ExceptionEntry]) -> str:
     return REEVALUATION_PREFIX + hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
-def reevaluate_expired(settings: Settings, now: datetime | None = None) -> dict[str, int]:
+def reevaluate_expired(
+    settings: Settings, now: datetime | None = None, *, tls_context: ssl.SSLContext | None = None
+) -> dict[str, int]:
     """Alert what exceptions expired since the last run stopped covering; returns counts (images, alerts...)."""
     now = now or wallclock.now()
     store = ExceptionStore(settings)
@@ -68,7 +71,7 @@ def reevaluate_expired(settings: Settings, now: datetime | None = None) -> dict[
                 continue
             key = image_key(result.image, result.digest)
             request = NotifyRequest(instance_id=reevaluation_id(key, hits), event=event, results=[result])
-            counts = send_notifications(settings, request, alerts, exceptions=document)
+            counts = send_notifications(settings, request, alerts, tls_context=tls_context, exceptions=document)
             totals["images"] += 1
             totals["sent"] += sum(counts[c] for c in ("email", "webhook", "teams", "slack")) + counts["queued"]
             log.info("exceptions expiry: %s re-evaluated (%s expired): %s", result.image, [e.id for e in hits], counts)
