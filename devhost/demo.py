@@ -9,8 +9,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from activities import wallclock
 from activities.notify_store import alert_counts
 from core.settings import SettingsError
+from devhost.demo_exceptions import ExpiryTimer, InlineExceptionsError, start_exceptions
 from devhost.demo_report import (
     ORCHESTRATIONS_FILE,
     REPORTS_DIR,
@@ -88,7 +90,7 @@ def _scheduling(
     )
 
 
-def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
+def _report(stack: DemoStack, driver: Driver, out: Path, expiry: ExpiryTimer | None = None) -> dict[str, Any]:
     """Read the run's results from the app's store and write summary.json and orchestrations.json."""
     instances = driver.orchestrations()
     records = run_records(stack.settings, instances)
@@ -102,6 +104,8 @@ def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
         | alert_counts(stack.settings),
     )
     summary["scheduling"] = _scheduling(stack, driver, records, instances)
+    if expiry is not None and expiry.loaded:
+        summary["exceptions"] = expiry.summary(stack)
     write_json(out / SUMMARY_FILE, summary)
     write_json(out / ORCHESTRATIONS_FILE, orchestration_details(records))
     save_reports(stack.settings, summary, out / REPORTS_DIR)
@@ -141,16 +145,20 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
         with running_stack(scenario, out, echo, app_spec) as stack:
             driver = Driver(stack, deadline, echo)
             failure: HarnessError | None = None
+            expiry: ExpiryTimer | None = None
             try:
                 seed_cache(stack, scenario.cache)
+                expiry = start_exceptions(stack, driver, scenario.exceptions)
+                driver.before_delivery = expiry.due
                 for delivery in scenario.deliveries:
                     driver.deliver(delivery)
                 driver.finish()
+                expiry.run_out()
                 driver.flush_digests("the last window")
                 echo(f"all orchestrations finished at +{driver.virtual_elapsed()} virtual time")
             except HarnessError as error:
                 failure = error
-            summary = _report(stack, driver, out)
+            summary = _report(stack, driver, out, expiry)
             driver.close()
             _print_results(summary, stack, out, driver.deliveries.failed)
             if failure is not None:
@@ -158,10 +166,14 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
     except SettingsError as error:
         echo(f"the scenario's settings are invalid: {error}")
         return EXIT_BAD_INPUT
+    except InlineExceptionsError as error:
+        echo(f"invalid scenario: exceptions: {error}")
+        return EXIT_BAD_INPUT
     except (HarnessError, AppLoadError, RuntimeError, OSError) as error:
         echo(f"error: {error} (see {out / LOG_FILE})")
         return EXIT_HARNESS_ERROR
     finally:
+        wallclock.use(None)
         root = logging.getLogger()
         root.removeHandler(handler)
         handler.close()

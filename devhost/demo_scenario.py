@@ -11,12 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.images import InvalidImageRef, parse_image_ref
 from devhost.armsim.scenario import SCENARIO_DIR_CONTEXT, Scenario
+from devhost.demo_exceptions import EXCEPTIONS_KEY, InlineExceptionsError, parse_inline
 
 DESCRIPTION_KEY = "description"
 CACHE_KEY = "cache"
 RECEIVERS_KEY = "receivers"
 CHAT_RECEIVERS = ("teams", "slack")
-DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY, RECEIVERS_KEY)
+DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY, RECEIVERS_KEY, EXCEPTIONS_KEY)
+MAX_EXCEPTION_DAYS = 3660  # the bound the scenario's EXCEPTION_MAX_DAYS sets is checked when they are loaded
 ENVELOPE_KEYS = frozenset({"body", "after_s", "at_s", "note"})
 MAX_AT_S = 7 * 24 * 3600  # a week of virtual time: far beyond any wave, small enough to catch a unit mistake (ms)
 SeverityName = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
@@ -91,6 +93,8 @@ class DemoScenario:
     description: str | None
     receivers: tuple[str, ...] = ()
     """Chat receivers to start besides SMTP and the webhook: "teams", "slack" (NOTIFY_TEAMS_URL / NOTIFY_SLACK_URL)."""
+    exceptions: tuple[dict[str, Any], ...] = ()
+    """Inline exception entries, stored before the first message (devhost/demo_exceptions.py)."""
 
 
 def _is_envelope(item: object) -> bool:
@@ -158,8 +162,17 @@ def parse_scenario(document: object, source: str = "scenario", base_dir: Path | 
     receivers = document.get(RECEIVERS_KEY) or []
     if not isinstance(receivers, list) or any(r not in CHAT_RECEIVERS for r in receivers):
         raise ScenarioError(f"{source}: {RECEIVERS_KEY} must be a list of {', '.join(CHAT_RECEIVERS)}")
+    try:
+        exceptions = parse_inline(document.get(EXCEPTIONS_KEY), MAX_EXCEPTION_DAYS)
+    except InlineExceptionsError as error:
+        raise ScenarioError(f"{source}: {EXCEPTIONS_KEY}: {error}") from None
     return DemoScenario(
-        sim=sim, deliveries=deliveries, cache=seeds, description=description, receivers=tuple(dict.fromkeys(receivers))
+        sim=sim,
+        deliveries=deliveries,
+        cache=seeds,
+        description=description,
+        receivers=tuple(dict.fromkeys(receivers)),
+        exceptions=exceptions,
     )
 
 
