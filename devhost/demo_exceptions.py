@@ -11,6 +11,7 @@ The app's exception evaluation reads devhost's virtual clock (`activities.wallcl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from activities import wallclock
 from activities.exceptions_store import ExceptionStore
-from activities.notify_store import suppression_counts
+from activities.notify_store import EXCEPTED_PARTITION, suppression_counts
+from activities.storage_clients import clients_for
 from core.exceptions_doc import DEFAULT_MAX_DAYS, InvalidExceptions, parse_document
 from starters.exceptions_api import EXCEPTIONS_EXPIRY_FUNCTION
 
@@ -96,13 +98,22 @@ class ExpiryTimer:
         self._done = self.driver.stack.clock.now()
         self.runs += 1
 
-    def summary(self, stack: DemoStack) -> dict[str, int]:
+    def summary(self, stack: DemoStack) -> dict[str, Any]:
+        """summary.json's `exceptions`: entries loaded, expiry timer runs, findings suppressed by exceptions and (for
+        comparison) image results suppressed as duplicates, and per image the exception ids that applied.
+        """
         counts = suppression_counts(stack.settings)
+        table = clients_for(stack.settings).table(stack.settings.alerts_table)
+        applied: dict[str, set[str]] = {}
+        for row in table.query_entities(f"PartitionKey eq '{EXCEPTED_PARTITION}'"):
+            view = json.loads(row.get("view") or "{}")
+            applied.setdefault(str(row.get("image")), set()).update(view.get("exception_ids", []))
         return {
             "loaded": self.loaded,
             "expiry_runs": self.runs,
             "suppressed_findings": counts["by_exception"],
             "suppressed_duplicates": counts["duplicates"],
+            "applied": {image: sorted(ids) for image, ids in sorted(applied.items())},
         }
 
 
