@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import requests
 import schemathesis
 
+from activities.results_store import store_results
+from activities.storage_clients import clients_for
+from core.report import ImageResult
+from core.results import StoreRequest
+from core.settings import get_settings
 from devhost.armsim import Scenario
+from devhost.armsim.scanner_run import EXIT_CODES, ImageOutcome, report_document
+from devhost.armsim.scenario import ScanBehaviour
 from devhost.azurite import Azurite
 from devhost.server import DevHostServer
 from tests.orchestration.pipeline_support import ROOT, serving_pipeline
@@ -83,3 +92,43 @@ def test_bad_documents_are_400_with_the_reason(server: DevHostServer, body: Any,
     else:
         response = call(server, "PUT", body)
     assert response.status_code == 400 and reason in response.json()["error"], response.text
+
+
+def test_an_images_latest_result_shows_what_exceptions_suppress(server: DevHostServer) -> None:
+    settings = get_settings()
+    canonical = "docker.io/library/httpd:2.4"
+    now = datetime.now(UTC)
+    behaviour = ScanBehaviour.model_validate({"result": "ok", "vulnerabilities": {"CRITICAL": 1, "LOW": 1}})
+    outcome = ImageOutcome(0, canonical, "ok", EXIT_CODES["ok"], now, now, behaviour, None)
+    reports = clients_for(settings).container(settings.results_container)
+    blob = reports.upload_blob("httpd/report.sarif.json", json.dumps(report_document(outcome)).encode(), overwrite=True)
+    result = ImageResult.model_validate(
+        {
+            "image": canonical,
+            "status": "completed",
+            "vulnerabilities": {"CRITICAL": 1, "LOW": 1},
+            "worst_severity": "CRITICAL",
+            "report": str(blob.url),
+            "scanned_at": now,
+            "instance_id": "scan-httpd",
+        }
+    )
+    event = {"kind": "deployment", "event": {"resource_id": f"{SCOPE}/providers/Microsoft.App/containerApps/web"}}
+    store_results(
+        clients_for(settings), settings, StoreRequest(instance_id="scan-httpd", event=event, results=[result])
+    )
+    version = call(server, "GET").json()["version"]
+    call(
+        server,
+        "PUT",
+        {"version": version, "exceptions": [entry("ex-h", qid=100001, image="docker.io/library/httpd:*", scope=SCOPE)]},
+    )
+    response = requests.get(f"{server.base_url}/api/images", params={"ref": "httpd:2.4"}, timeout=10)
+    SCHEMA["/images"]["GET"].validate_response(response)
+    body = response.json()
+    assert body["result"]["worst_severity"] == "CRITICAL"  # the stored result is intact
+    assert body["exceptions"]["exception_ids"] == ["ex-h"]
+    assert body["exceptions"]["suppressed"] == {"CRITICAL": 1, "HIGH": 0, "MEDIUM": 0, "LOW": 0}
+    assert body["exceptions"]["effective"]["worst_severity"] == "LOW"
+    untouched = requests.get(f"{server.base_url}/api/images", params={"ref": "never:1"}, timeout=10)
+    assert untouched.status_code == 404
