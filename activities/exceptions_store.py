@@ -4,10 +4,15 @@
   `version`. A change must name the version it replaces; the write is conditional on the blob's ETag, so two
   concurrent changes cannot lose each other's edits (the second gets `ExceptionsConflict`, HTTP 409).
 - Blob `exceptions/versions/<version>.json`: every accepted version, so the audit's before/after stays whole.
-- Table `exceptionsaudit` (created on first use): partition `audit`, one row per accepted change (row key: the new
-  version, zero-padded): who, when, version before and after, and the documents before and after (inline up to
-  `AUDIT_INLINE_CHARS`, else only in the version blobs). The table keeps the last `MAX_AUDIT_ROWS` changes.
-  Partition `state`, row `expiry`: when the expiry timer last evaluated (starters/exceptions_api.py).
+- Table EXCEPTIONS_AUDIT_TABLE (default `exceptionsaudit`, created on first use): partition `audit`, one row per
+  accepted change (row key: the new version, zero-padded): who, when, version before and after, and the documents
+  before and after (inline up to `AUDIT_INLINE_CHARS`, else only in the version blobs). The table keeps the last
+  `MAX_AUDIT_ROWS` changes. Partition `state`, row `expiry`: when the expiry timer last evaluated.
+
+EXCEPTIONS_FILE (a path in the app package, relative to its root): the document is deployed with the app. Whenever
+the file differs from the stored document, the first evaluation that reads it stores it as the next version (audited,
+actor `file:<path>`); `PUT` is then refused (409). A file that cannot be read or does not validate fails every
+evaluation loudly (never "no exceptions").
 
 Time comes from `activities.wallclock` (devhost's virtual clock in the demo), so expiry follows the run's clock.
 """
@@ -19,6 +24,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from azure.core import MatchConditions
@@ -26,8 +32,9 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import UpdateMode
 from azure.storage.blob import ContentSettings
 
+from activities import wallclock
 from activities.notify_store import AlertStore
-from activities.storage_clients import StorageClients, clients_for, read_blob
+from activities.storage_clients import StorageClients, clients_for
 from core.exceptions_doc import (
     MAX_DOCUMENT_BYTES,
     Applied,
@@ -46,13 +53,15 @@ log = logging.getLogger(__name__)
 
 DOCUMENT_BLOB = "exceptions/exceptions.json"
 VERSIONS_PREFIX = "exceptions/versions/"
-AUDIT_TABLE = "exceptionsaudit"
 AUDIT_PARTITION = "audit"
 STATE_PARTITION = "state"
 EXPIRY_ROW = "expiry"
 AUDIT_INLINE_CHARS = 30_000  # a Table string property holds 64 KiB (32K UTF-16 characters)
 MAX_AUDIT_ROWS = 1000
 DEFAULT_ACTOR = "admin-key"
+FILE_ACTOR_PREFIX = "file:"
+APP_ROOT = Path(__file__).resolve().parents[1]
+_FILE_MEMO: dict[tuple[str, float, int], list[dict[str, Any]]] = {}
 
 
 class ExceptionsConflict(RuntimeError):
@@ -73,7 +82,7 @@ class ExceptionStore:
 
     @property
     def audit(self) -> Any:
-        return self._clients.table(AUDIT_TABLE)
+        return self._clients.table(self._settings.exceptions_audit_table)
 
     def _read(self) -> tuple[ExceptionsDocument, str | None]:
         """(current document, its ETag); an empty version 0 when none was written. A stored document that does not
@@ -81,31 +90,83 @@ class ExceptionStore:
         """
         blob = self._container.get_blob_client(DOCUMENT_BLOB)
         try:
-            props = blob.get_blob_properties()
+            downloader = blob.download_blob()  # content and ETag from one response
         except ResourceNotFoundError:
             return ExceptionsDocument(), None
-        raw = read_blob(self._container, DOCUMENT_BLOB, MAX_DOCUMENT_BYTES * 2)
-        if raw is None:
-            return ExceptionsDocument(), None
+        if downloader.size > MAX_DOCUMENT_BYTES * 2:
+            raise InvalidExceptions(f"the stored exceptions document is larger than {MAX_DOCUMENT_BYTES * 2} bytes")
+        raw = downloader.readall()
         try:
-            return ExceptionsDocument.model_validate_json(raw), str(props.etag)
+            return ExceptionsDocument.model_validate_json(raw), str(downloader.properties.etag)
         except ValueError as error:
             raise InvalidExceptions(f"the stored exceptions document is invalid: {error}") from None
 
     def load(self) -> ExceptionsDocument:
+        """The document to evaluate (EXCEPTIONS_FILE's first, when set and changed)."""
+        if self._settings.exceptions_file:
+            return self.sync_file(wallclock.now())
         return self._read()[0]
+
+    def _file_entries(self) -> list[dict[str, Any]]:
+        name = self._settings.exceptions_file or ""
+        path = Path(name) if Path(name).is_absolute() else APP_ROOT / name
+        try:
+            stat = path.stat()
+            memo = (str(path), stat.st_mtime, stat.st_size)
+            if memo not in _FILE_MEMO:
+                if stat.st_size > MAX_DOCUMENT_BYTES:
+                    raise InvalidExceptions(f"EXCEPTIONS_FILE {name}: larger than {MAX_DOCUMENT_BYTES} bytes")
+                data = json.loads(path.read_bytes())
+                if not isinstance(data, dict) or not isinstance(data.get("exceptions"), list):
+                    raise InvalidExceptions(f'EXCEPTIONS_FILE {name}: must be {{"exceptions": [...]}}')
+                _FILE_MEMO.clear()
+                _FILE_MEMO[memo] = data["exceptions"]
+        except (OSError, ValueError) as error:
+            if isinstance(error, InvalidExceptions):
+                raise
+            raise InvalidExceptions(f"EXCEPTIONS_FILE {name}: cannot be read: {error}") from None
+        return _FILE_MEMO[memo]
+
+    def sync_file(self, now: datetime) -> ExceptionsDocument:
+        """Store EXCEPTIONS_FILE's document as the next version when it differs from the stored one; the current."""
+        entries = self._file_entries()
+        for _ in range(3):
+            current, etag = self._read()
+            wanted = parse_document({"version": current.version, "exceptions": entries}, now, self._max_days)
+            if wanted.exceptions == current.exceptions:
+                return current
+            try:
+                actor = f"{FILE_ACTOR_PREFIX}{self._settings.exceptions_file}"
+                return self._store(wanted, current, etag, actor, now)
+            except ExceptionsConflict:
+                continue  # another instance stored it meanwhile
+        return self._read()[0]
+
+    @property
+    def _max_days(self) -> int:
+        return self._settings.exception_max_days
 
     def put(self, data: Any, actor: str, now: datetime) -> ExceptionsDocument:
         """Validate `data` (its `version`: the version it replaces) and store it as the next version; audited.
 
         InvalidExceptions for a bad document, ExceptionsConflict when the version is not the current one.
         """
-        proposed = parse_document(data, now, self._settings.exception_max_days)
+        if self._settings.exceptions_file:
+            raise ExceptionsConflict(
+                f"exceptions are deployed from EXCEPTIONS_FILE ({self._settings.exceptions_file}); change that file"
+            )
+        proposed = parse_document(data, now, self._max_days)
         current, etag = self._read()
         if proposed.version != current.version:
             raise ExceptionsConflict(
                 f"version {proposed.version} is not the current version {current.version}; read it again and retry"
             )
+        return self._store(proposed, current, etag, actor, now)
+
+    def _store(
+        self, proposed: ExceptionsDocument, current: ExceptionsDocument, etag: str | None, actor: str, now: datetime
+    ) -> ExceptionsDocument:
+        """Write `proposed` as the version after `current` if the blob still holds it (`etag`); audited."""
         document = proposed.model_copy(update={"version": current.version + 1})
         body = _dump(document).encode()
         blob = self._container.get_blob_client(DOCUMENT_BLOB)

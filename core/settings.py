@@ -200,6 +200,8 @@ class Settings(NotificationSettings):
     janitor_schedule: Ncrontab = DEFAULT_JANITOR_SCHEDULE
     # Exceptions (core/exceptions_doc.py): how far ahead an expiry may lie; the expiry timer's schedule
     exception_max_days: int = Field(default=180, ge=1, le=3660)
+    exceptions_audit_table: TableName = "exceptionsaudit"
+    exceptions_file: Printable | None = None  # a JSON document in the app package; then PUT /api/exceptions is refused
     exceptions_schedule: Ncrontab = DEFAULT_EXCEPTIONS_SCHEDULE
     # Registry
     resolve_digests: bool = True

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -43,8 +46,16 @@ def entry(ident: str, qid: int, **fields: object) -> dict[str, object]:
     return base_fields | {"expires": (NOW + timedelta(days=30)).isoformat()} | fields
 
 
-def _env(azurite: Azurite, smtp: SmtpServer, receiver: Receiver, name: str) -> Settings:
-    return _settings(azurite, smtp, receiver, ALERTS_TABLE=f"alerts{name}", RESULTS_CONTAINER=f"reports-{name}")
+def _env(azurite: Azurite, smtp: SmtpServer, receiver: Receiver, name: str, **extra: str) -> Settings:
+    return _settings(
+        azurite,
+        smtp,
+        receiver,
+        ALERTS_TABLE=f"alerts{name}",
+        RESULTS_CONTAINER=f"reports-{name}",
+        EXCEPTIONS_AUDIT_TABLE=f"exaudit{name}",
+        **extra,
+    )
 
 
 def test_versions_conflicts_validation_and_audit(
@@ -114,3 +125,22 @@ def test_an_exception_suppresses_the_alert_and_its_expiry_alerts_once(
     assert reevaluate_expired(settings, tls_context=client_tls)["expired"] == 0  # the next run: nothing new expired
     assert len(smtp_server.messages) == 2
     assert suppression_counts(settings) == {"duplicates": 0, "by_exception": 1}
+
+
+def test_a_deployed_file_is_stored_once_per_change_and_put_is_refused(
+    azurite: Azurite, smtp_server: SmtpServer, receiver: Receiver, clock: list[datetime], tmp_path: Path
+) -> None:
+    path = tmp_path / "exceptions.json"
+    path.write_text(json.dumps({"exceptions": [entry("ex-f", 100001, image="docker.io/library/nginx:*")]}))
+    store = ExceptionStore(_env(azurite, smtp_server, receiver, "file", EXCEPTIONS_FILE=str(path)))
+    assert store.load().version == 1 and store.load().version == 1  # unchanged: not stored again
+    with pytest.raises(ExceptionsConflict, match="EXCEPTIONS_FILE"):
+        store.put({"version": 1, "exceptions": []}, "a", NOW)
+    path.write_text(json.dumps({"exceptions": []}))
+    os.utime(path, (1, 1))  # a new deployment: another mtime
+    assert store.load().version == 2
+    assert [r["actor"] for r in store.audit_rows()] == [f"file:{path}", f"file:{path}"]
+    path.write_text(json.dumps({"exceptions": [{"id": "bad"}]}))
+    os.utime(path, (2, 2))
+    with pytest.raises(InvalidExceptions, match=r"exceptions\[0\]"):
+        store.load()  # loud, never "no exceptions"
