@@ -157,3 +157,33 @@ def test_the_effective_result_drops_the_suppressed_severity() -> None:
 
 def test_entries_are_frozen_models() -> None:
     assert isinstance(parse_document(doc(entry()), NOW).exceptions[0], ExceptionEntry)
+
+
+TAGS = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)
+
+
+@given(TAGS, TAGS)
+def test_an_image_glob_matches_the_canonical_reference_only(tag: str, other: str) -> None:
+    parsed = parse_document(doc(entry(image=f"docker.io/library/nginx:{tag}")), NOW).exceptions[0]
+    assert parsed.matches_target(f"docker.io/library/nginx:{tag}", [])
+    assert parsed.matches_target(f"docker.io/library/nginx:{other}", []) == (tag == other)
+    assert not parsed.matches_target(f"docker.io/library/nginx-{tag}:{tag}", [])
+    star = parse_document(doc(entry()), NOW).exceptions[0]
+    assert star.matches_target(f"docker.io/library/nginx:{other}", [])
+    assert not star.matches_target(f"docker.io/library/nginx@sha256:{'a' * 64}", [])  # a tag glob is not a digest
+
+
+@given(st.sampled_from(["cve-2026-00002", "CVE-2026-00002", "Cve-2026-00002"]), st.booleans())
+def test_cve_matching_ignores_case(cve: str, listed: bool) -> None:
+    parsed = parse_document(doc(entry(qid=None, cve=cve)), NOW).exceptions[0]
+    found = finding("100002", "HIGH", 4, ("CVE-2026-00002",) if listed else ("CVE-2026-00003",))
+    assert parsed.matches_finding(found) == listed
+
+
+@given(st.integers(min_value=0, max_value=4))
+def test_suppressed_counts_never_go_negative_and_unlisted_findings_stay(extra_unlisted: int) -> None:
+    report = summary(finding("100001"))
+    report = report.model_copy(update={"levels": {**report.levels, 5: 1 + extra_unlisted}})
+    applied = apply_to_summary(report, NGINX, [], parse_document(doc(entry()), NOW).exceptions, NOW)
+    assert applied.summary.levels[5] == extra_unlisted  # only the listed finding is suppressed
+    assert extra_unlisted == applied.summary.vulnerabilities.CRITICAL
