@@ -59,6 +59,8 @@ def parse_inline(raw: object, max_days: int = DEFAULT_MAX_DAYS) -> tuple[dict[st
     """Validate the scenario's `exceptions` as they will be loaded (from the wall clock's now)."""
     if raw is None:
         return ()
+    if isinstance(raw, dict) and set(raw) <= {"version", EXCEPTIONS_KEY}:
+        raw = raw.get(EXCEPTIONS_KEY) or []  # the whole document is fine too
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
         raise InlineExceptionsError(f"{EXCEPTIONS_KEY} must be a list of exception entries")
     now = datetime.now(UTC)

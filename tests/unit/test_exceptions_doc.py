@@ -187,3 +187,23 @@ def test_suppressed_counts_never_go_negative_and_unlisted_findings_stay(extra_un
     applied = apply_to_summary(report, NGINX, [], parse_document(doc(entry()), NOW).exceptions, NOW)
     assert applied.summary.levels[5] == extra_unlisted  # only the listed finding is suppressed
     assert extra_unlisted == applied.summary.vulnerabilities.CRITICAL
+
+
+def test_scenario_inline_exceptions_take_relative_expiries_or_the_whole_document() -> None:
+    from devhost.demo_exceptions import InlineExceptionsError, parse_inline, resolve
+
+    relative = {k: v for k, v in entry(expires_after_s=600).items() if k != "expires"}
+    assert parse_inline([relative]) == (relative,)
+    assert parse_inline({"exceptions": [relative]}) == (relative,)
+    assert resolve([relative], NOW)["exceptions"][0]["expires"] == (NOW + timedelta(seconds=600)).isoformat()
+    for bad in ([entry(expires_after_s=600)], [{**relative, "expires_after_s": -1}], "x", [entry(owner="")]):
+        with pytest.raises(InlineExceptionsError):
+            parse_inline(bad)
+
+
+def test_a_scenario_with_bad_exceptions_is_a_scenario_error() -> None:
+    from devhost.demo_scenario import ScenarioError, parse_scenario
+
+    with pytest.raises(ScenarioError, match=r"exceptions: exceptions\[0\]\.owner"):
+        parse_scenario({"resources": [], "messages": [], "exceptions": [entry(owner="")]})
+    assert parse_scenario({"resources": [], "messages": [], "exceptions": [entry()]}).exceptions[0]["id"] == "ex-1"
