@@ -1,10 +1,11 @@
 """Re-evaluation when exceptions expire: the stored latest results they covered are alerted through the usual path.
 
 `reevaluate_expired` (run by the `exceptions_expiry` timer, starters/exceptions_api.py) finds the entries whose
-expiry fell since its last run, the images' latest results (cache table, `last_result` rows) that such an entry
-matched, and sends each through `send_notifications` under a re-evaluation id derived from the image and the
-expired entries: the finding now counts, its fingerprint differs from the last alert, so it alerts (or joins the
-digest) once; a later run, or a retry of this one, finds the same fingerprint and sends nothing. No rescan.
+expiry fell since its last run, and those active at its last run that no longer are (removed or changed by a PUT
+or a new EXCEPTIONS_FILE: matched in their old form); then the images' latest results (cache table, `last_result`
+rows) such an entry matched, and sends each through `send_notifications` under a re-evaluation id derived from the
+image and the entries: the finding now counts, its fingerprint differs from the last alert, so it alerts (or joins
+the digest) once; a later run, or a retry of this one, finds the same fingerprint and sends nothing. No rescan.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from activities.notifications import NotifyRequest, send_notifications
 from activities.notify_store import AlertStore
 from activities.results_store import LATEST_RESULT_ROW, RESULT_PROPERTY, get_scan_record
 from activities.storage_clients import clients_for
-from core.exceptions_doc import ExceptionEntry, expired_between
+from core.exceptions_doc import ExceptionEntry, active_entries, expired_between
 from core.naming import image_key
 from core.report import ImageResult
 from core.settings import Settings
@@ -45,8 +46,11 @@ def reevaluate_expired(
     store = ExceptionStore(settings)
     document = store.load()
     since = store.last_evaluated() or EPOCH
+    active = active_entries(document, now)
     expired = list(expired_between(document, since, now))
-    totals = {"expired": len(expired), "images": 0, "sent": 0}
+    withdrawn = [e for e in store.last_active() if e not in active and e not in expired]
+    totals = {"expired": len(expired), "withdrawn": len(withdrawn), "images": 0, "sent": 0}
+    expired += withdrawn
     if expired:
         clients = clients_for(settings)
         table = clients.table(settings.cache_table)
@@ -75,7 +79,7 @@ def reevaluate_expired(
             totals["images"] += 1
             totals["sent"] += sum(counts[c] for c in ("email", "webhook", "teams", "slack")) + counts["queued"]
             log.info("exceptions expiry: %s re-evaluated (%s expired): %s", result.image, [e.id for e in hits], counts)
-    store.mark_evaluated(now)
+    store.mark_evaluated(now, active)
     return totals
 
 

@@ -4,6 +4,7 @@
   `version`. A change must name the version it replaces; the write is conditional on the blob's ETag, so two
   concurrent changes cannot lose each other's edits (the second gets `ExceptionsConflict`, HTTP 409).
 - Blob `exceptions/versions/<version>.json`: every accepted version, so the audit's before/after stays whole.
+- Blob `exceptions/last-evaluated.json`: the entries active at the expiry timer's last run (what it compares with).
 - Table EXCEPTIONS_AUDIT_TABLE (default `exceptionsaudit`, created on first use): partition `audit`, one row per
   accepted change (row key: the new version, zero-padded): who, when, version before and after, and the documents
   before and after (inline up to `AUDIT_INLINE_CHARS`, else only in the version blobs). The table keeps the last
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 
 DOCUMENT_BLOB = "exceptions/exceptions.json"
 VERSIONS_PREFIX = "exceptions/versions/"
+LAST_ACTIVE_BLOB = "exceptions/last-evaluated.json"
 AUDIT_PARTITION = "audit"
 STATE_PARTITION = "state"
 EXPIRY_ROW = "expiry"
@@ -225,7 +227,21 @@ class ExceptionStore:
         value = row.get("at")
         return value if isinstance(value, datetime) else None
 
-    def mark_evaluated(self, now: datetime) -> None:
+    def last_active(self) -> tuple[ExceptionEntry, ...]:
+        """The entries that were active at the expiry timer's last run (none before its first)."""
+        try:
+            raw = self._container.get_blob_client(LAST_ACTIVE_BLOB).download_blob().readall()
+        except ResourceNotFoundError:
+            return ()
+        try:
+            return ExceptionsDocument.model_validate_json(raw).exceptions
+        except ValueError:
+            log.warning("exceptions expiry: %s is unreadable; only expiries are re-evaluated", LAST_ACTIVE_BLOB)
+            return ()
+
+    def mark_evaluated(self, now: datetime, active: Sequence[ExceptionEntry] = ()) -> None:
+        body = _dump(ExceptionsDocument(exceptions=tuple(active))).encode()
+        self._container.upload_blob(LAST_ACTIVE_BLOB, body, overwrite=True)
         self.audit.upsert_entity({"PartitionKey": STATE_PARTITION, "RowKey": EXPIRY_ROW, "at": now})
 
 

@@ -144,3 +144,28 @@ def test_a_deployed_file_is_stored_once_per_change_and_put_is_refused(
     os.utime(path, (2, 2))
     with pytest.raises(InvalidExceptions, match=r"exceptions\[0\]"):
         store.load()  # loud, never "no exceptions"
+
+
+def test_a_removed_exception_alerts_at_the_next_run(
+    azurite: Azurite,
+    smtp_server: SmtpServer,
+    receiver: Receiver,
+    client_tls: ssl.SSLContext,
+    clock: list[datetime],
+) -> None:
+    settings = _env(azurite, smtp_server, receiver, "rm")
+    exceptions = ExceptionStore(settings)
+    exceptions.put({"version": 0, "exceptions": [entry("ex-rm", 100001, scope=RG)]}, "test", NOW)
+    request = _scan(settings, "scan-r1", "httpd:2.4", "web", CRITICAL=1)
+    stored = [r.model_copy(update={"instance_id": "scan-r1"}) for r in request.results]
+    store_results(
+        clients_for(settings), settings, StoreRequest(instance_id="scan-r1", event=request.event, results=stored)
+    )
+    assert send_notifications(settings, request, AlertStore(settings), tls_context=client_tls)["excepted"] == 1
+    assert reevaluate_expired(settings, tls_context=client_tls)["images"] == 0  # remembers ex-rm as active
+    exceptions.put({"version": 1, "exceptions": []}, "alice", NOW)
+    clock[0] = NOW + timedelta(hours=1)
+    totals = reevaluate_expired(settings, tls_context=client_tls)
+    assert (totals["withdrawn"], totals["images"], len(smtp_server.messages)) == (1, 1, 1)
+    assert reevaluate_expired(settings, tls_context=client_tls)["withdrawn"] == 0
+    assert len(smtp_server.messages) == 1
