@@ -20,6 +20,7 @@ from orchestrators.scan_deployment import bp as scan_deployment_bp
 from orchestrators.scan_deployment_v2 import bp as scan_deployment_v2_bp
 from starters.alert_digest import bp as alert_digest_bp
 from starters.eventhub_starter import bp as eventhub_starter_bp
+from starters.exceptions_api import bp as exceptions_api_bp
 from starters.exports_api import bp as exports_api_bp
 from starters.http_api import bp as http_api_bp
 from starters.inventory_api import bp as inventory_api_bp
@@ -52,3 +53,4 @@ app.register_functions(inventory_events_blueprint)
 app.register_functions(sweep_blueprint)
 app.register_functions(sweep_bp)
 app.register_functions(inventory_api_bp)
+app.register_functions(exceptions_api_bp)

@@ -8,6 +8,10 @@ and scan). Otherwise it queues each image in the alerts table and the `alert_dig
 sends one digest per window and channel. Either way an image whose findings at or above the threshold have the same
 fingerprint as its last alert is left out (counted as suppressed); a failure is alerted again only with another
 reason, or in a later window. The orchestrator's call is unchanged: same activity, same input.
+
+Exceptions (activities/exceptions_store.py) apply first: a finding an active exception matches is taken out of the
+result's counts and fingerprint, so it neither crosses the threshold nor makes news; each is counted (`excepted`)
+and recorded in the alerts table. The stored results are untouched.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import TableEntity
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities import names
+from activities import names, wallclock
 from activities.activity_registry import activity_registrar, validated
+from activities.exceptions_store import ExceptionStore, apply_to_result, workloads_of
 from activities.notify_email import NotificationError, message_id, send_email
 from activities.notify_http import IDEMPOTENCY_HEADER, send_slack, send_teams, send_webhook
 from activities.notify_store import (
@@ -52,8 +57,9 @@ from core.alerts import (
     render_json,
     render_text,
 )
+from core.exceptions_doc import ExceptionsDocument, active_entries
 from core.naming import image_key
-from core.report import Finding, ImageResult, Severity
+from core.report import Finding, ImageResult, ReportSummary, Severity
 from core.results import MAX_IMAGES, InstanceId
 from core.settings import Settings, get_settings
 
@@ -61,7 +67,7 @@ log = logging.getLogger(__name__)
 
 EMAIL_CHANNEL, WEBHOOK_CHANNEL, TEAMS_CHANNEL, SLACK_CHANNEL = "email", "webhook", "teams", "slack"
 CHANNELS = (EMAIL_CHANNEL, WEBHOOK_CHANNEL, TEAMS_CHANNEL, SLACK_CHANNEL)
-SUPPRESSED_KEY, QUEUED_KEY = "suppressed", "queued"
+SUPPRESSED_KEY, QUEUED_KEY, EXCEPTED_KEY = "suppressed", "queued", "excepted"
 DIGEST_ID_PREFIX = "digest-"
 TableSentLedger = AlertStore  # the name the per-scan ledger had
 __all__ = [
@@ -151,11 +157,16 @@ class _Checked:
     failure: bool
 
 
-def _check(store: AlertStore, result: ImageResult, threshold: Severity) -> _Checked:
+SummaryOf = Callable[[ImageResult], ReportSummary | None]
+
+
+def _check(
+    store: AlertStore, result: ImageResult, threshold: Severity, summary_of: SummaryOf | None = None
+) -> _Checked:
     key = image_key(result.image, result.digest)
     if is_failure(result):
         return _Checked(result, key, failure_fingerprint(result), (), True)
-    summary = store.report_summary(result)
+    summary = (summary_of or store.report_summary)(result)
     if summary is None:
         return _Checked(result, key, None, (), False)
     return _Checked(
@@ -171,14 +182,52 @@ def _already_alerted(store: AlertStore, item: _Checked, instance_id: str) -> boo
     return last is not None and last[0] == item.fingerprint and last[1] != instance_id
 
 
+def _apply_exceptions(
+    settings: Settings,
+    request: NotifyRequest,
+    store: AlertStore,
+    document: ExceptionsDocument | None,
+    counts: dict[str, int],
+) -> tuple[NotifyRequest, SummaryOf | None]:
+    """The request with the active exceptions applied to its results, and the effective report summaries."""
+    now = wallclock.now()
+    entries = active_entries(document if document is not None else ExceptionStore(settings).load(), now)
+    if not entries:
+        return request, None
+    workloads = workloads_of(request.event)
+    summaries: dict[tuple[str, str | None, str | None], ReportSummary | None] = {}
+    adjusted: list[ImageResult] = []
+    for result in request.results:
+        effective, summary, applied = apply_to_result(store.report_summary, result, workloads, entries, now)
+        adjusted.append(effective)
+        summaries[(effective.image, effective.digest, effective.report)] = summary
+        if applied is not None and applied.suppressed:
+            counts[EXCEPTED_KEY] += len(applied.suppressed)
+            key = image_key(result.image, result.digest)
+            store.record_excepted(request.instance_id, key, result.image, applied.view())
+
+    def summary_of(result: ImageResult) -> ReportSummary | None:
+        found = (result.image, result.digest, result.report)
+        return summaries[found] if found in summaries else store.report_summary(result)
+
+    return request.model_copy(update={"results": adjusted}), summary_of
+
+
 def send_notifications(
-    settings: Settings, request: NotifyRequest, store: AlertStore, *, tls_context: ssl.SSLContext | None = None
+    settings: Settings,
+    request: NotifyRequest,
+    store: AlertStore,
+    *,
+    tls_context: ssl.SSLContext | None = None,
+    exceptions: ExceptionsDocument | None = None,
 ) -> dict[str, int]:
     """Alert (or queue for the digest) what is new in a scan; returns messages per channel (0 or 1), `suppressed`
-    (image results left out as already alerted) and `queued` (entries added to the digest queue).
+    (image results left out as already alerted), `queued` (entries added to the digest queue) and `excepted`
+    (findings left out by exceptions; `exceptions`: the document, else the stored one).
     """
-    counts = dict.fromkeys((*CHANNELS, SUPPRESSED_KEY, QUEUED_KEY), 0)
+    counts = dict.fromkeys((*CHANNELS, SUPPRESSED_KEY, QUEUED_KEY, EXCEPTED_KEY), 0)
     threshold = Severity(request.threshold or settings.notify_severity_threshold)
+    request, summary_of = _apply_exceptions(settings, request, store, exceptions, counts)
     alert = build_alert(request, threshold)
     if alert is None:
         return counts
@@ -186,7 +235,7 @@ def send_notifications(
     workload = alert.deployment.workload if alert.deployment else f"manual scan {instance_id}"
     fresh: list[_Checked] = []
     for result in alert.attention:
-        item = _check(store, result, threshold)
+        item = _check(store, result, threshold, summary_of)
         repeated = _already_alerted(store, item, instance_id)
         if settings.alert_digest_minutes:
             anonymous = hashlib.sha256(instance_id.encode()).hexdigest()[:16]

@@ -9,6 +9,8 @@ Rows (table ALERTS_TABLE, created on first use):
   this row sends it again, never more).
 - `suppressed` / `<instance id>-<image key>`: an image result that was not alerted again (same findings as the last
   alert, or the same failure already waiting in the window); one row per scan and image, so retries count once.
+- `excepted` / `<instance id>-<image key>`: findings of an image result that exceptions suppressed: how many, per
+  severity, and the exception ids; one row per scan (or expiry re-evaluation) and image.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 FINGERPRINT_PARTITION = "fingerprint"
 QUEUE_PARTITION = "queue"
 SUPPRESSED_PARTITION = "suppressed"
+EXCEPTED_PARTITION = "excepted"
 PENDING_PREFIX = "p-"
 HEADER_PREFIX = "h-"
 LEDGER_ROW_PREFIX = "notified-"
@@ -140,6 +143,16 @@ class AlertStore:
         row = {"PartitionKey": SUPPRESSED_PARTITION, "RowKey": f"{instance_id}-{key}", "image": image, "why": why}
         self.table.upsert_entity(row, mode=UpdateMode.REPLACE)
 
+    def record_excepted(self, instance_id: str, key: str, image: str, view: dict[str, Any]) -> None:
+        row = {
+            "PartitionKey": EXCEPTED_PARTITION,
+            "RowKey": f"{instance_id}-{key}",
+            "image": image,
+            "count": len(view.get("suppressed_qids", [])),
+            "view": json.dumps(view)[:30_000],
+        }
+        self.table.upsert_entity(row, mode=UpdateMode.REPLACE)
+
     # The digest queue
     def enqueue(self, entry: PendingEntry, workload: str, instance_id: str, *, create: bool = True) -> bool:
         """Add the entry (when `create`), or merge the workload and scan into the same unclaimed one; True when this
@@ -216,13 +229,25 @@ class AlertStore:
             return None
 
 
+def suppression_counts(settings: Settings) -> dict[str, int]:
+    """What was left out, read from the alerts table: `duplicates` (image results not alerted again: same findings
+    as their last alert, one per scan and image) and `by_exception` (findings exceptions took out, per scan or expiry
+    re-evaluation and image).
+    """
+    table = clients_for(settings).table(settings.alerts_table)
+    duplicates = sum(1 for _ in table.query_entities(f"PartitionKey eq '{SUPPRESSED_PARTITION}'"))
+    excepted = sum(int(r.get("count", 0)) for r in table.query_entities(f"PartitionKey eq '{EXCEPTED_PARTITION}'"))
+    return {"duplicates": duplicates, "by_exception": excepted}
+
+
 def alert_counts(settings: Settings) -> dict[str, int]:
-    """Digests sent and image results suppressed as duplicates, read from the alerts table (the demo's summary)."""
+    """Digests sent and what was suppressed (the demo's summary): `suppressed_findings` is the sum of both kinds of
+    `suppression_counts` (duplicates + findings suppressed by exceptions).
+    """
     table = clients_for(settings).table(settings.alerts_table)
     digests = sum(
         1
         for row in table.query_entities(f"PartitionKey eq '{QUEUE_PARTITION}'")
         if str(row["RowKey"]).startswith(HEADER_PREFIX) and row.get("state") == STATE_SENT
     )
-    suppressed = sum(1 for _ in table.query_entities(f"PartitionKey eq '{SUPPRESSED_PARTITION}'"))
-    return {"suppressed_findings": suppressed, "digests": digests}
+    return {"suppressed_findings": sum(suppression_counts(settings).values()), "digests": digests}

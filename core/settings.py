@@ -81,6 +81,7 @@ ALLOWED_SCAN_TYPES = ("os", "sca", "secret", "malware", "fileinsight", "complian
 EVALUATE_POLICY_MODE = "evaluate-policy"
 DEFAULT_JANITOR_SCHEDULE = "0 */10 * * * *"
 DEFAULT_SWEEP_SCHEDULE = "0 30 */6 * * *"
+DEFAULT_EXCEPTIONS_SCHEDULE = "0 5 * * * *"  # hourly: the exceptions expiry timer
 ACI_CONTAINER_GROUP_QUOTA = 100
 ACI_MAX_CORES_SETTING = 400
 """ACI_MAX_CORES may exceed ACI's default 100 only for a subscription whose StandardCores quota was raised;
@@ -208,6 +209,11 @@ class Settings(NotificationSettings):
     sweep_schedule: Ncrontab = DEFAULT_SWEEP_SCHEDULE
     inventory_table: TableName = "inventory"
     inventory_tombstone_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Exceptions (core/exceptions_doc.py): how far ahead an expiry may lie; the expiry timer's schedule
+    exception_max_days: int = Field(default=180, ge=1, le=3660)
+    exceptions_audit_table: TableName = "exceptionsaudit"
+    exceptions_file: Printable | None = None  # a JSON document in the app package; then PUT /api/exceptions is refused
+    exceptions_schedule: Ncrontab = DEFAULT_EXCEPTIONS_SCHEDULE
     # Registry
     resolve_digests: bool = True
     registry_timeout_seconds: float = Field(default=5.0, gt=0, le=120)

@@ -12,7 +12,13 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.setting_types import EventHubEntity, Ncrontab, SettingName
-from core.settings import DEFAULT_EVENTHUB_CONNECTION, DEFAULT_JANITOR_SCHEDULE, DEFAULT_SWEEP_SCHEDULE, SettingsError
+from core.settings import (
+    DEFAULT_EVENTHUB_CONNECTION,
+    DEFAULT_EXCEPTIONS_SCHEDULE,
+    DEFAULT_JANITOR_SCHEDULE,
+    DEFAULT_SWEEP_SCHEDULE,
+    SettingsError,
+)
 from core.settings_notify import MAX_DIGEST_MINUTES, digest_minutes_problem, digest_schedule
 
 _Binding = TypeVar("_Binding", bound=BaseModel)
@@ -91,3 +97,16 @@ class SweepBinding(BaseModel):
 def load_sweep_binding(environ: Mapping[str, str] | None = None) -> SweepBinding:
     """SWEEP_SCHEDULE, read when the app is indexed for the same reason as `load_event_hub_binding`."""
     return _load_binding(SweepBinding, environ)
+
+
+class ExceptionsBinding(BaseModel):
+    """The exceptions expiry timer's schedule, the same variable as in Settings."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    exceptions_schedule: Ncrontab = DEFAULT_EXCEPTIONS_SCHEDULE
+
+
+def load_exceptions_binding(environ: Mapping[str, str] | None = None) -> ExceptionsBinding:
+    """The expiry timer's schedule, read when the app is indexed for the same reason as `load_event_hub_binding`."""
+    return _load_binding(ExceptionsBinding, environ)

@@ -10,9 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from activities import wallclock
 from activities.notify_store import alert_counts
 from core.queue_payloads import SCAN_BATCH_ORCHESTRATOR
 from core.settings import SettingsError
+from devhost.demo_exceptions import ExpiryTimer, InlineExceptionsError, start_exceptions
 from devhost.demo_exports import EXPORTS_DIR, save_exports
 from devhost.demo_inventory import INVENTORY_FILE, Sweeps, export_inventory, is_sweep, sweep_summary
 from devhost.demo_report import (
@@ -114,7 +116,7 @@ def batch_recorded(batches: Sequence[Mapping[str, Any]]) -> list[tuple[str, date
     return found
 
 
-def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
+def _report(stack: DemoStack, driver: Driver, out: Path, expiry: ExpiryTimer | None = None) -> dict[str, Any]:
     """Read the run's results from the app's store and write summary.json and orchestrations.json."""
     listed = [i for i in driver.orchestrations() if not is_sweep(i)]
     instances = [i for i in listed if i.get("name") != SCAN_BATCH_ORCHESTRATOR]  # the deployments' scans
@@ -132,6 +134,8 @@ def _report(stack: DemoStack, driver: Driver, out: Path) -> dict[str, Any]:
     summary["scheduling"] = _scheduling(stack, driver, records, instances, batches)
     summary["sweeps"] = sweep_summary(stack.settings)
     export_inventory(driver.base_url, driver.session, out)
+    if expiry is not None and expiry.loaded:
+        summary["exceptions"] = expiry.summary(stack)
     write_json(out / SUMMARY_FILE, summary)
     write_json(out / ORCHESTRATIONS_FILE, orchestration_details(records))
     save_reports(stack.settings, summary, out / REPORTS_DIR)
@@ -174,20 +178,24 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
         with running_stack(scenario, out, echo, app_spec) as stack:
             driver = Driver(stack, deadline, echo)
             failure: HarnessError | None = None
+            expiry: ExpiryTimer | None = None
             try:
                 seed_cache(stack, scenario.cache)
                 sweeps = Sweeps(scenario.sweeps_at_s, driver, echo)
+                expiry = start_exceptions(stack, driver, scenario.exceptions)
+                driver.before_delivery = expiry.due
                 for delivery in scenario.deliveries:
                     sweeps.due(delivery.at_s if delivery.at_s is not None else sweeps.elapsed_s())
                     driver.deliver(delivery)
                 sweeps.due(None)
                 driver.finish()
+                expiry.run_out()
                 driver.flush_digests("the last window")
                 driver.deliveries.failed += sweeps.refused
                 echo(f"all orchestrations finished at +{driver.virtual_elapsed()} virtual time")
             except HarnessError as error:
                 failure = error
-            summary = _report(stack, driver, out)
+            summary = _report(stack, driver, out, expiry)
             driver.close()
             _print_results(summary, stack, out, driver.deliveries.failed)
             if failure is not None:
@@ -195,10 +203,14 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
     except SettingsError as error:
         echo(f"the scenario's settings are invalid: {error}")
         return EXIT_BAD_INPUT
+    except InlineExceptionsError as error:
+        echo(f"invalid scenario: exceptions: {error}")
+        return EXIT_BAD_INPUT
     except (HarnessError, AppLoadError, RuntimeError, OSError) as error:
         echo(f"error: {error} (see {out / LOG_FILE})")
         return EXIT_HARNESS_ERROR
     finally:
+        wallclock.use(None)
         root = logging.getLogger()
         root.removeHandler(handler)
         handler.close()

@@ -148,6 +148,7 @@ class Driver:
         self._operations = OperationTracker(stack.settings.scanner_resource_group)
         self._digest_window = self._window_of(self._started)
         self.digest_runs = 0
+        self.before_delivery: Callable[[], None] | None = None  # e.g. the exceptions expiry timer (demo_exceptions)
 
     def _window_of(self, moment: datetime) -> int:
         """The ALERT_DIGEST_MINUTES window `moment` falls in (0 when digests are off)."""
@@ -158,15 +159,20 @@ class Driver:
         """Run the `alert_digest` timer once, as the host does at a window's end (docs/demo.md, "Alert digests")."""
         if not self.stack.settings.alert_digest_minutes:
             return
+        self.run_timer(ALERT_DIGEST_FUNCTION, what, "digest timer")
+        self.digest_runs += 1
+
+    def run_timer(self, function: str, what: str, label: str | None = None) -> None:
+        """Run a timer function once through devhost's admin API and wait for it; a failure is noted, not raised."""
+        label = label or function
         response = self.session.post(
-            f"{self.base_url}/admin/functions/{ALERT_DIGEST_FUNCTION}", json={"input": ""}, timeout=HTTP_TIMEOUT_S
+            f"{self.base_url}/admin/functions/{function}", json={"input": ""}, timeout=HTTP_TIMEOUT_S
         )
         if response.status_code != 202:
-            raise HarnessError(f"devhost refused the digest timer ({what}): HTTP {response.status_code}")
-        record = self._wait_invocation(response.headers[INVOCATION_HEADER], f"the digest timer ({what})")
-        self.digest_runs += 1
+            raise HarnessError(f"devhost refused the {label} ({what}): HTTP {response.status_code}")
+        record = self._wait_invocation(response.headers[INVOCATION_HEADER], f"the {label} ({what})")
         if record.get("status") != "succeeded":
-            self.deliveries.failed.append(f"digest timer ({what}): {record.get('error') or record.get('status')}")
+            self.deliveries.failed.append(f"{label} ({what}): {record.get('error') or record.get('status')}")
 
     def _digest_if_window_passed(self) -> None:
         """Fire the digest timer when the virtual clock crossed a window boundary since it last ran."""
@@ -215,6 +221,8 @@ class Driver:
             # At least a second later than everything before: stored times then order the waves.
             self.stack.clock.advance_to(max(self._last_delivery + gap, self.stack.clock.now() + BARRIER_STEP))
         self._digest_if_window_passed()
+        if self.before_delivery is not None:
+            self.before_delivery()
         note = (f" ({delivery.note})" if delivery.note else "") + late
         if redeployed and delivery.after_s is None and delivery.at_s is None:
             note += f" (redeploys {', '.join(redeployed)}: delivered after the earlier scans finished)"

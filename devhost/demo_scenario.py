@@ -11,13 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.images import InvalidImageRef, parse_image_ref
 from devhost.armsim.scenario import SCENARIO_DIR_CONTEXT, Scenario
+from devhost.demo_exceptions import EXCEPTIONS_KEY, InlineExceptionsError, parse_inline
 
 DESCRIPTION_KEY = "description"
 CACHE_KEY = "cache"
 RECEIVERS_KEY = "receivers"
 CHAT_RECEIVERS = ("teams", "slack")
 SWEEPS_KEY = "sweeps_at_s"
-DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY, RECEIVERS_KEY, SWEEPS_KEY)
+DEMO_ONLY_KEYS = (DESCRIPTION_KEY, CACHE_KEY, RECEIVERS_KEY, SWEEPS_KEY, EXCEPTIONS_KEY)
+MAX_EXCEPTION_DAYS = 3660  # the bound the scenario's EXCEPTION_MAX_DAYS sets is checked when they are loaded
 ENVELOPE_KEYS = frozenset({"body", "after_s", "at_s", "note"})
 MAX_AT_S = 7 * 24 * 3600  # a week of virtual time: far beyond any wave, small enough to catch a unit mistake (ms)
 SeverityName = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
@@ -93,6 +95,8 @@ class DemoScenario:
     receivers: tuple[str, ...] = ()
     """Chat receivers to start besides SMTP and the webhook: "teams", "slack" (NOTIFY_TEAMS_URL / NOTIFY_SLACK_URL)."""
     sweeps_at_s: tuple[float, ...] = ()
+    exceptions: tuple[dict[str, Any], ...] = ()
+    """Inline exception entries, stored before the first message (devhost/demo_exceptions.py)."""
 
 
 def _is_envelope(item: object) -> bool:
@@ -165,6 +169,10 @@ def parse_scenario(document: object, source: str = "scenario", base_dir: Path | 
         isinstance(t, int | float) and not isinstance(t, bool) and 0 <= t <= MAX_AT_S for t in sweeps
     ):
         raise ScenarioError(f"{source}: {SWEEPS_KEY} must be a list of virtual seconds from 0 to {MAX_AT_S}")
+    try:
+        exceptions = parse_inline(document.get(EXCEPTIONS_KEY), MAX_EXCEPTION_DAYS)
+    except InlineExceptionsError as error:
+        raise ScenarioError(f"{source}: {EXCEPTIONS_KEY}: {error}") from None
     return DemoScenario(
         sim=sim,
         deliveries=deliveries,
@@ -172,6 +180,7 @@ def parse_scenario(document: object, source: str = "scenario", base_dir: Path | 
         description=description,
         receivers=tuple(dict.fromkeys(receivers)),
         sweeps_at_s=tuple(sorted(float(t) for t in sweeps)),
+        exceptions=exceptions,
     )
 
 

@@ -15,7 +15,9 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, TypeAdapter, ValidationError, model_validator
 
+from activities import wallclock
 from activities.arm_resources import in_scanner_resource_group
+from activities.exceptions_store import exceptions_view
 from activities.inventory_store import table as inventory_table
 from activities.inventory_store import workloads_running
 from activities.registry_auth import RegistryRefused, check_registry_addresses
@@ -199,6 +201,7 @@ def scan_view(status: df.DurableOrchestrationStatus, record: dict[str, Any] | No
         "groupCount": custom.get("groupCount", len(custom.get("groups", []))),
         "groupStates": custom.get("groupStates", {}),
         "results": results,
+        "exceptions": (record or {}).get("exceptions", {}),
         "note": custom.get("note"),
         "createdTime": status.created_time.isoformat() if status.created_time else None,
         "lastUpdatedTime": status.last_updated_time.isoformat() if status.last_updated_time else None,
@@ -208,7 +211,10 @@ def scan_view(status: df.DurableOrchestrationStatus, record: dict[str, Any] | No
 def _read_record(instance_id: str) -> dict[str, Any] | None:
     settings = get_settings()
     record = get_scan_record(clients_for(settings), settings, instance_id)
-    return record.model_dump(mode="json") if record is not None else None
+    if record is None:
+        return None
+    views = exceptions_view(settings, record.results, record.event, wallclock.now())  # suppressed by exceptions
+    return record.model_dump(mode="json") | ({"exceptions": views} if views else {})
 
 
 @bp.function_name(GET_SCAN_FUNCTION)  # type: ignore[untyped-decorator]
@@ -228,8 +234,13 @@ async def get_scan(req: func.HttpRequest, client: df.DurableOrchestrationClient)
 
 def _read_latest(canonical: str) -> dict[str, Any] | None:
     settings = get_settings()
-    result = get_latest_result(clients_for(settings), settings, canonical)
-    return result.model_dump(mode="json") if result is not None else None
+    clients = clients_for(settings)
+    result = get_latest_result(clients, settings, canonical)
+    if result is None:
+        return None
+    record = get_scan_record(clients, settings, result.instance_id) if result.instance_id else None
+    views = exceptions_view(settings, [result], record.event if record else None, wallclock.now())
+    return result.model_dump(mode="json") | {"exceptions": views.get(result.image)}
 
 
 @bp.function_name(GET_IMAGE_FUNCTION)  # type: ignore[untyped-decorator]
@@ -249,12 +260,14 @@ async def get_image(req: func.HttpRequest) -> func.HttpResponse:
     workloads, more = await asyncio.to_thread(_read_workloads, canonical)
     if result is None and not workloads:
         return error_response(404, "no stored result for this image")
+    exceptions = result.pop("exceptions", None) if result is not None else None  # docs/results.md
     body = {
         "image": canonical,
         "key": image_key(canonical),
         "result": result,
         "workloads": workloads,
         "moreWorkloads": more,
+        "exceptions": exceptions,
     }
     return json_response(body, 200)
 

@@ -90,7 +90,6 @@ def running_pipeline(
     azurite: Azurite,
     scenario: Scenario | dict[str, Any],
     tmp_path: Path,
-    *,
     prepare: Callable[[ArmSimulator, VirtualClock], None] | None = None,
     ordered_completions: bool = False,
     **settings: str,
@@ -144,7 +143,7 @@ def serving_pipeline(
 
     `ready()` runs once the settings point at Azurite and the simulator, before the server starts (e.g. to seed data).
     """
-    with running_pipeline(azurite, scenario, tmp_path, prepare=None, **settings) as pipeline:
+    with running_pipeline(azurite, scenario, tmp_path, None, False, **settings) as pipeline:
         if ready is not None:
             ready()
         with DevHostServer(specs_from_index(load_app(APP_SPEC)), pipeline.engine, task_hub=task_hub) as server:
