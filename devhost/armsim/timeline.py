@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from devhost.armsim import scanner_run
+from devhost.armsim import limits, scanner_run
 
 
 @dataclass(frozen=True)
@@ -35,18 +35,6 @@ class GroupLife:
     deleted_at: datetime | None = None
 
 
-def requested_cores(body: dict[str, Any]) -> float:
-    """The sum of `resources.requests.cpu` over the group's containers."""
-    total = 0.0
-    for container in body.get("properties", {}).get("containers") or []:
-        requests = container.get("properties", {}).get("resources", {}).get("requests", {})
-        try:
-            total += float(requests.get("cpu") or 0)
-        except (TypeError, ValueError):
-            continue
-    return total
-
-
 class GroupTimeline:
     """Creates and deletes in the order the simulator accepted them (thread-safe)."""
 
@@ -60,7 +48,7 @@ class GroupTimeline:
         images: list[PlannedImage] = []
         if isinstance(plan, scanner_run.ScanPlan):
             images = [PlannedImage(scanner_run.canonical_ref(o.image), o.finished_at, o.result) for o in plan.images]
-        life = GroupLife(name.lower(), created_at, requested_cores(body), images)
+        life = GroupLife(name.lower(), created_at, limits.group_cores(body), images)
         with self._lock:
             self._lives.append(life)
             self._alive[life.name] = life
