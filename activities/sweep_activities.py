@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict
 from activities import names
 from activities.activity_registry import activity_registrar, validated
 from activities.clients import failing_fast
-from activities.inventory_store import images_of, record_sweep_rows, record_sweep_run, remove_vanished, table
+from activities.inventory_store import (
+    images_of,
+    record_sweep_rows,
+    record_sweep_run,
+    remove_vanished,
+    sweep_runs,
+    table,
+)
 from activities.resource_graph import query_page
 from activities.results_store import LATEST_RESULT_ROW, _get_entity, _result_of
 from activities.storage_clients import clients_for
@@ -95,11 +102,12 @@ activity = activity_registrar(sweep_blueprint)
 
 @activity(names.SWEEP_BEGIN)
 def sweep_begin_activity(payload: dict[str, Any]) -> dict[str, Any]:
-    """Activity: {} -> the monitored subscriptions and the scan options of the sweep's scans."""
+    """Activity: {} -> the monitored subscriptions, the scan options of the sweep's scans and its sequence number."""
     settings = get_settings()
     return {
         "subscriptions": list(monitored_subscriptions(settings)),
         "options": settings.scan_options().model_dump(mode="json"),
+        "sequence": len(sweep_runs(table(settings))) + 1,
     }
 
 

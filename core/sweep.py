@@ -114,6 +114,8 @@ class SweepState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sweep_id: str = ""
+    sequence: int = 0
+    """1 + the sweeps recorded before this one: names its image scans (no clock in them, so runs repeat)."""
     started_at: datetime | None = None
     trigger: str = "schedule"
     subscriptions: list[str] = Field(default_factory=list)

@@ -31,9 +31,11 @@ from orchestrators.names import ORCHESTRATOR_INVENTORY_SWEEP, ORCHESTRATOR_SCAN_
 bp = df.Blueprint()
 
 
-def sweep_scan_instance_id(image: str, sweep_id: str) -> str:
-    """The scan of `image` queued by sweep `sweep_id`: the same instance on every replay or retry."""
-    return rescan_instance_id(image, f"sweep:{sweep_id}")
+def sweep_scan_instance_id(image: str, sequence: int) -> str:
+    """The scan of `image` queued by the sweep numbered `sequence`: the same instance on every replay or retry, and
+    no clock in it (the same scenario names the same scans, and so the same scan queue runners).
+    """
+    return rescan_instance_id(image, f"sweep:{sequence}")
 
 
 def start_scans(
@@ -46,7 +48,7 @@ def start_scans(
         context.call_sub_orchestrator(
             ORCHESTRATOR_SCAN_DEPLOYMENT_V2,
             {"target": {"kind": "image", "image": image}, "options": state.options, "force": False},
-            sweep_scan_instance_id(image, state.sweep_id),
+            sweep_scan_instance_id(image, state.sequence),
         )
         for image in images
     ]
@@ -77,6 +79,7 @@ def inventory_sweep(context: df.DurableOrchestrationContext) -> Generator[Any, A
         started = context.current_utc_datetime
         state.sweep_id = started.strftime("%Y%m%dT%H%M%S")
         state.started_at = started
+        state.sequence = int(begin.get("sequence", 0))
         state.subscriptions = list(begin["subscriptions"])
         state.options = dict(begin["options"])
     base = state.model_dump(mode="json", include={"sweep_id", "started_at", "subscriptions"})
