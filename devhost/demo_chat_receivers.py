@@ -15,13 +15,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from devhost.demo_receivers import LOOPBACK, POLL_INTERVAL_S, _Sink
+from devhost.demo_receivers import LOOPBACK, ServedReceiver, _Sink
 
 TEAMS_PATH = "/workflows/qscanner/triggers/manual/paths/invoke"
 SLACK_PATH = "/services/T0DEMO/B0DEMO/demo-token"
@@ -158,36 +157,20 @@ class _ChatServer(ThreadingHTTPServer):
     refused: int = 0
 
 
-class ChatReceiver:
+class ChatReceiver(ServedReceiver):
     """A loopback HTTP receiver that validates like Teams or Slack and saves each accepted message as .json."""
 
     def __init__(self, directory: Path, path: str, check: Callable[[bytes], None], ok_status: int, name: str) -> None:
-        self._server = _ChatServer((LOOPBACK, 0), _Handler)
-        self._server.sink = _Sink(directory, ".json")
-        self._server.path = path
-        self._server.check = check
-        self._server.ok_status = ok_status
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL_S}, name=name, daemon=True
-        )
-        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}{path}"
-
-    @property
-    def count(self) -> int:
-        return self._server.sink.count
+        server = _ChatServer((LOOPBACK, 0), _Handler)
+        server.sink = _Sink(directory, ".json")
+        server.path = path
+        server.check = check
+        server.ok_status = ok_status
+        super().__init__(server, path, name)
 
     @property
     def refused(self) -> int:
-        return self._server.refused
-
-    def start(self) -> ChatReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return int(self._server.refused)
 
 
 def teams_receiver(directory: Path) -> ChatReceiver:

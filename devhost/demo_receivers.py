@@ -7,7 +7,7 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import certifi
 import trustme
@@ -128,25 +128,21 @@ class _WebhookServer(ThreadingHTTPServer):
     sink: _Sink
 
 
-class WebhookReceiver:
-    """A plain-HTTP receiver on loopback (the app allows http only for loopback); saves each POST body as .json."""
+class ServedReceiver:
+    """A loopback HTTP server on its own thread whose sink saves what it accepts: start, count, stop."""
 
-    def __init__(self, webhook_dir: Path) -> None:
-        self._server = _WebhookServer((LOOPBACK, 0), _WebhookHandler)
-        self._server.sink = _Sink(webhook_dir, ".json")
+    def __init__(self, server: Any, path: str, name: str) -> None:
+        self._server = server
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": POLL_INTERVAL_S},
-            name="demo-webhook",
-            daemon=True,
+            target=server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL_S}, name=name, daemon=True
         )
-        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}{WEBHOOK_PATH}"
+        self.url = f"http://{LOOPBACK}:{server.server_address[1]}{path}"
 
     @property
     def count(self) -> int:
-        return self._server.sink.count
+        return int(self._server.sink.count)
 
-    def start(self) -> WebhookReceiver:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -154,3 +150,12 @@ class WebhookReceiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class WebhookReceiver(ServedReceiver):
+    """A plain-HTTP receiver on loopback (the app allows http only for loopback); saves each POST body as .json."""
+
+    def __init__(self, webhook_dir: Path) -> None:
+        server = _WebhookServer((LOOPBACK, 0), _WebhookHandler)
+        server.sink = _Sink(webhook_dir, ".json")
+        super().__init__(server, WEBHOOK_PATH, "demo-webhook")
