@@ -51,6 +51,7 @@ TABLE_NOT_FOUND = "TableNotFound"
 CONTAINER_NOT_FOUND = "ContainerNotFound"
 NOT_FOUND = 404
 _T = TypeVar("_T")
+_Client = TypeVar("_Client")
 
 
 class BlobTooLarge(ValueError):
@@ -142,36 +143,39 @@ class StorageClients:
 
     def container(self, name: str) -> ContainerClient:
         """The client of container `name`, created if missing (once per process, again when it vanished)."""
-        with self._lock:
-            client = self._containers.get(name)
-            if client is None:
-                service = self.blob_service
-                client = RecreatingContainerClient(
-                    service.url,
-                    name,
-                    credential=service.credential,
-                    api_version=service.api_version,
-                    recreate=lambda: self._create(f"blob:{name}", self._create_container(name)),
-                )
-                self._containers[name] = client
-        self._ensure(f"blob:{name}", self._create_container(name))
-        return client
+        service = self.blob_service
+        return self._cached_client(
+            self._containers, f"blob:{name}", self._create_container(name),
+            lambda recreate: RecreatingContainerClient(
+                service.url, name, credential=service.credential, api_version=service.api_version, recreate=recreate
+            ),
+        )  # fmt: skip
 
     def table(self, name: str) -> TableClient:
         """The client of table `name`, created if missing (once per process, again when it vanished)."""
+        service = self.table_service
+        return self._cached_client(
+            self._tables, f"table:{name}", self._create_table(name),
+            lambda recreate: RecreatingTableClient(
+                service.url, name, credential=service.credential, api_version=service.api_version, recreate=recreate
+            ),
+        )  # fmt: skip
+
+    def _cached_client(
+        self,
+        cache: dict[str, _Client],
+        key: str,
+        create: Callable[[], object],
+        build: Callable[[Callable[[], None]], _Client],
+    ) -> _Client:
+        """The cached client for `key` (built once, with a `recreate` that makes its resource again), its resource
+        created if missing.
+        """
         with self._lock:
-            client = self._tables.get(name)
+            client = cache.get(key)
             if client is None:
-                service = self.table_service
-                client = RecreatingTableClient(
-                    service.url,
-                    name,
-                    credential=service.credential,
-                    api_version=service.api_version,
-                    recreate=lambda: self._create(f"table:{name}", self._create_table(name)),
-                )
-                self._tables[name] = client
-        self._ensure(f"table:{name}", self._create_table(name))
+                client = cache[key] = build(lambda: self._create(key, create))
+        self._ensure(key, create)
         return client
 
     def _create_container(self, name: str) -> Callable[[], object]:
