@@ -136,6 +136,8 @@ class EngineCore:
                 self._fire_due_timers()
                 for key, outcome in [] if self._ready else self._order.release(self._inflight):
                     self._activity_done(key, outcome)  # ordered completions: only when nothing else is ready
+                for deliver in [] if self._ready else self._order.release_events(self._inflight):
+                    deliver()  # external events raised meanwhile, in rule order (devhost/ordering.py)
                 if not self._ready:
                     return False
                 work = self._ready.popleft()

@@ -101,9 +101,18 @@ class DurableEngine(EngineCore):
         """Deliver an external event; `data` is the value the orchestrator's task receives."""
         with self._lock:
             inst = self._active(instance_id)
-            with self._store.transaction():
-                self._post(inst, None, h.event_raised(self.clock.now(), event_name, json.dumps(data)))
+            payload = json.dumps(data)
+            if not self._order.hold_event(
+                (instance_id, event_name, payload), lambda: self._post_event(inst, event_name, payload)
+            ):
+                self._post_event(inst, event_name, payload)
             self._cond.notify_all()
+
+    def _post_event(self, inst: Any, event_name: str, payload: str) -> None:
+        """Append an EventRaised (held events: dropped if the instance ended meanwhile, as for any late event)."""
+        if inst.is_active:
+            with self._store.transaction():
+                self._post(inst, None, h.event_raised(self.clock.now(), event_name, payload))
 
     def terminate(self, instance_id: str, reason: str | None) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Generic, TypeVar
 
 Key = TypeVar("Key")
@@ -25,6 +25,7 @@ class CompletionOrder(Generic[Key, Outcome]):
         self._sequence = itertools.count()
         self._launched: dict[Key, int] = {}
         self._held: dict[Key, Outcome] = {}
+        self._events: list[tuple[tuple[str, str, str], Callable[[], None]]] = []
         self._lock = threading.Lock()
 
     def launched(self, key: Key) -> None:
@@ -50,3 +51,23 @@ class CompletionOrder(Generic[Key, Outcome]):
             for key, _ in done:
                 self._launched.pop(key, None)
             return done
+
+    def hold_event(self, rule: tuple[str, str, str], deliver: Callable[[], None]) -> bool:
+        """Keep a raised external event (`rule`: instance, name, data) for `release_events`; False when ordering is
+        off. Two events raised at the same virtual time by concurrent activities then reach an instance in one
+        episode, in rule order, never by thread timing.
+        """
+        with self._lock:
+            if not self.enabled:
+                return False
+            self._events.append((rule, deliver))
+            return True
+
+    def release_events(self, inflight: Collection[Key]) -> list[Callable[[], None]]:
+        """The held events' deliveries in rule order once every activity in `inflight` has finished; else none."""
+        with self._lock:
+            if not self._events or any(key not in self._held for key in inflight):
+                return []
+            done = sorted(self._events, key=lambda item: item[0])
+            self._events.clear()
+            return [deliver for _, deliver in done]
