@@ -60,6 +60,9 @@ class ScanInput(BaseModel):
     target: ScanTarget
     options: ScanOptions = ScanOptions()
     force: bool = False
+    rescan: bool = False
+    """A scheduled re-check of an image that is still deployed (issue 11): it queues behind every deployment scan
+    and alerts only when the image's findings changed. Absent in older inputs (then False)."""
 
 
 def parse_scan_input(raw: object) -> ScanInput:
@@ -84,6 +87,10 @@ def scan_input_for_event(event: DeploymentEvent, options: ScanOptions, *, force:
     return ScanInput(target=DeploymentTarget(event=event), options=options, force=force).model_dump(mode="json")
 
 
-def scan_input_for_image(image: str, options: ScanOptions, *, force: bool = False) -> dict[str, Any]:
+def scan_input_for_image(
+    image: str, options: ScanOptions, *, force: bool = False, rescan: bool = False
+) -> dict[str, Any]:
     """The JSON input that starts a scan of one image (canonicalised; raises InvalidImageRef for a bad ref)."""
-    return ScanInput(target=ImageTarget(image=image), options=options, force=force).model_dump(mode="json")
+    return ScanInput(target=ImageTarget(image=image), options=options, force=force, rescan=rescan).model_dump(
+        mode="json"
+    )
