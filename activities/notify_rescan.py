@@ -14,14 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from azure.data.tables import TableClient, UpdateMode
 
+from activities.exceptions_store import ExceptionStore, apply_to_result
 from activities.inventory_store import table as inventory_table
 from activities.inventory_store import workloads_running
+from activities.notify_store import AlertStore
 from activities.results_store import get_result_history
 from activities.storage_clients import clients_for
 from core.alerts import IMAGES_PATH
+from core.exceptions_doc import active_entries
 from core.report import ImageResult, ReportSummary, Severity
 from core.result_diff import FindingsDiff, comparable, diff_findings, same_scan
 from core.settings import Settings
@@ -117,3 +121,21 @@ def rescan_alert_count(settings: Settings) -> int:
     """Rescan image results alerted or queued for a digest (the demo's `rescans.alerts`)."""
     table = clients_for(settings).table(settings.alerts_table)
     return sum(1 for _ in table.query_entities(f"PartitionKey eq '{RESCAN_PARTITION}'"))
+
+
+def stored_diff(
+    settings: Settings, latest: ImageResult | None, previous: ImageResult | None, workloads: list[str], now: datetime
+) -> FindingsDiff | None:
+    """The diff between an image's stored previous and latest results, as a rescan's alert would compute it (the
+    active exceptions applied, `workloads`: ARM ids for their scopes); None unless both have a readable report.
+    """
+    if latest is None or previous is None or not (comparable(latest) and comparable(previous)):
+        return None
+    entries = active_entries(ExceptionStore(settings).load(), now)
+    reader = AlertStore(settings).report_summary
+    current = apply_to_result(reader, latest, workloads, entries, now)[1]
+    before = apply_to_result(reader, previous, workloads, entries, now)[1]
+    if current is None or before is None:
+        return None
+    threshold = Severity(settings.notify_severity_threshold)
+    return diff_findings(before, current, threshold, previous_result=previous, result=latest)
