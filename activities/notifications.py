@@ -243,8 +243,12 @@ def send_notifications(
         return counts
     instance_id = request.instance_id
     reader = summary_of or store.report_summary
-    views = rescan.rescan_views(settings, alert.attention, threshold, reader, placed) if request.rescan else {}
-    workload = alert.deployment.workload if alert.deployment else f"manual scan {instance_id}"
+    views = rescan.rescan_views(settings, alert.attention, threshold, reader) if request.rescan else {}
+    workload = (
+        alert.deployment.workload
+        if alert.deployment
+        else f"{'rescan' if request.rescan else 'manual scan'} {instance_id}"
+    )
     fresh: list[_Checked] = []
     for result in alert.attention:
         item = _check(store, result, threshold, summary_of)
@@ -258,7 +262,7 @@ def send_notifications(
             anonymous = hashlib.sha256(instance_id.encode()).hexdigest()[:16]
             row_key = f"{PENDING_PREFIX}{item.key}-{item.fingerprint or 'scan-' + anonymous}"
             entry = PendingEntry(row_key, result, item.findings, diff=view.diff if view else None)
-            where = list(view.workloads) if view else [workload]
+            where = list(rescan.workloads_for(placed, result.image, workload))
             new = store.enqueue(entry, where, instance_id, create=not repeated)
             if new and not repeated:
                 counts[QUEUED_KEY] += 1
@@ -281,7 +285,7 @@ def send_notifications(
         threshold,
         [item.result for item in fresh],
         alert.others,
-        workloads={item.result.image: rescan.workloads_for(views, item.result.image, workload) for item in fresh},
+        workloads={item.result.image: rescan.workloads_for(placed, item.result.image, workload) for item in fresh},
         findings={item.result.image: item.findings for item in fresh if item.findings},
         suppressed=counts[SUPPRESSED_KEY],
         diffs=diffs,

@@ -40,11 +40,9 @@ SummaryReader = Callable[[ImageResult], ReportSummary | None]
 
 @dataclass(frozen=True)
 class RescanView:
-    """One rescanned image: what changed, and where it runs."""
+    """One rescanned image with a report: what changed since its previous result."""
 
     diff: FindingsDiff
-    workloads: tuple[str, ...]
-    resource_ids: tuple[str, ...]
 
     @property
     def worth_alerting(self) -> bool:
@@ -53,7 +51,7 @@ class RescanView:
 
 
 def workload_label(workload: Workload) -> str:
-    """How alerts name a workload: `containerApp shop (rg-apps)`, like a deployment's."""
+    """How alerts name a workload: `aca shop (rg-apps)` (the inventory's kind), like a deployment's."""
     return f"{workload.kind} {workload.name} ({workload.resource_group})"
 
 
@@ -79,10 +77,9 @@ def rescan_views(
     results: Sequence[ImageResult],
     threshold: Severity,
     summary_of: SummaryReader,
-    placed: dict[str, tuple[list[Workload], bool]],
 ) -> dict[str, RescanView]:
-    """Per image with a report: its diff against the previous result (exceptions applied through `summary_of`) and
-    the workloads running it (`placed`, read once by the caller).
+    """Per image with a readable report: its diff against the previous result (exceptions applied through
+    `summary_of`).
     """
     clients = clients_for(settings)
     views: dict[str, RescanView] = {}
@@ -96,18 +93,22 @@ def rescan_views(
         baseline = baseline_of(result, latest, previous)
         before = summary_of(baseline) if baseline is not None else None
         diff = diff_findings(before, current, threshold, previous_result=baseline if before else None, result=result)
-        found, more = placed.get(result.image, ([], False))
-        labels = [workload_label(w) for w in found]
-        if more:
-            labels.append(f"more workloads: GET {IMAGES_PATH}{result.image}")
-        views[result.image] = RescanView(diff, tuple(labels), tuple(w.resource_id for w in found))
+        views[result.image] = RescanView(diff)
     return views
 
 
-def workloads_for(views: dict[str, RescanView], image: str, workload: str) -> tuple[str, ...]:
-    """The workloads an alert names for an image: a rescan's from the inventory, else the scanned deployment."""
-    view = views.get(image)
-    return view.workloads if view is not None else (workload,)
+def labels(found: list[Workload], more: bool, image: str) -> tuple[str, ...]:
+    """The workloads as alerts name them, and where the rest are when there are more than MAX_WORKLOADS."""
+    named = [workload_label(w) for w in found]
+    return tuple([*named, f"more workloads: GET {IMAGES_PATH}{image}"] if more else named)
+
+
+def workloads_for(placed: dict[str, tuple[list[Workload], bool]], image: str, workload: str) -> tuple[str, ...]:
+    """The workloads an alert names for an image: a rescan's from the inventory (any outcome, failures too), else
+    the scanned deployment (or the rescan itself when the inventory has none).
+    """
+    found, more = placed.get(image, ([], False))
+    return labels(found, more, image) or (workload,)
 
 
 def record_rescan_alert(table: TableClient, instance_id: str, key: str, image: str, diff: FindingsDiff | None) -> None:

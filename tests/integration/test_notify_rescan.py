@@ -137,3 +137,21 @@ def test_a_rescan_change_reaches_the_digest_with_its_diff(
     assert [f["qid"] for f in image["diff"]["new"]] == ["100002"]
     assert sorted(image["workloads"]) == ["aca cart (rg-apps)", "aca shop (rg-apps)"]
     assert rescan_alert_count(settings) == 1
+
+
+def test_a_failed_rescan_is_alerted_like_any_failure_naming_the_workloads(
+    azurite: Azurite, smtp_server: SmtpServer, receiver: Receiver, client_tls: ssl.SSLContext
+) -> None:
+    settings = _settings(azurite, smtp_server, receiver, ALERTS_TABLE="alertsrescanfail", CACHE_TABLE="cacherescanfail")
+    store = AlertStore(settings)
+    _place(settings)
+    failed = ImageResult.model_validate(
+        {"image": NGINX, "status": "failed", "reason": "scanner exited 9", "instance_id": "rescan-f"}
+    )
+    request = NotifyRequest(
+        instance_id="rescan-f", event={"kind": "image", "image": NGINX}, results=[failed], rescan=True
+    )
+    counts = send_notifications(settings, request, store, tls_context=client_tls)
+    assert counts["webhook"] == 1  # never silently dropped
+    [image] = json.loads(receiver.posts[-1][1])["images"]
+    assert "diff" not in image and sorted(image["workloads"]) == ["aca cart (rg-apps)", "aca shop (rg-apps)"]
