@@ -57,7 +57,7 @@ def rescan_stack(azurite: Azurite, tmp_path: Path) -> Iterator[tuple[Pipeline, D
     spec = scenario((WEB, ["nginx:1.27"]), (API, ["nginx:1.27"]), scans={NGINX: SUCCESSIVE})
     with loopback_http_server(Handler) as hook:
         webhook = {"NOTIFY_WEBHOOK_URL": f"{hook}/hook", "NOTIFY_WEBHOOK_SECRET": "s" * 32}
-        with running_pipeline(azurite, spec, tmp_path, ordered_completions=True, **webhook) as pipeline:
+        with running_pipeline(azurite, spec, tmp_path, None, True, **webhook) as pipeline:
             specs = specs_from_index(load_app(APP_SPEC))
             with DevHostServer(specs, pipeline.engine, task_hub="RescanPipeline", manage_engine=False) as server:
                 sink = webhook_sink(server.base_url, UPLOAD_EVENTS_FUNCTION)
