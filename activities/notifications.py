@@ -261,7 +261,8 @@ def send_notifications(
         if settings.alert_digest_minutes:
             anonymous = hashlib.sha256(instance_id.encode()).hexdigest()[:16]
             row_key = f"{PENDING_PREFIX}{item.key}-{item.fingerprint or 'scan-' + anonymous}"
-            entry = PendingEntry(row_key, result, item.findings, diff=view.diff if view else None)
+            news = view.diff.new if view else item.findings  # a rescan's new findings are those new since the last scan
+            entry = PendingEntry(row_key, result, news, diff=view.diff if view else None)
             where = list(rescan.workloads_for(placed, result.image, workload))
             new = store.enqueue(entry, where, instance_id, create=not repeated)
             if new and not repeated:
@@ -286,7 +287,11 @@ def send_notifications(
         [item.result for item in fresh],
         alert.others,
         workloads={item.result.image: rescan.workloads_for(placed, item.result.image, workload) for item in fresh},
-        findings={item.result.image: item.findings for item in fresh if item.findings},
+        findings={
+            i.result.image: news
+            for i in fresh
+            if (news := diffs[i.result.image].new if i.result.image in diffs else i.findings)
+        },
         suppressed=counts[SUPPRESSED_KEY],
         diffs=diffs,
         rescan=request.rescan,
