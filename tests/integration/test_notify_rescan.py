@@ -78,7 +78,14 @@ def _scan(settings: Settings, instance_id: str, day: int, *, rescan: bool, **cou
 def test_a_rescan_alerts_only_a_change_with_the_diff_and_every_workload(
     azurite: Azurite, smtp_server: SmtpServer, receiver: Receiver, client_tls: ssl.SSLContext
 ) -> None:
-    settings = _settings(azurite, smtp_server, receiver, ALERTS_TABLE="alertsrescan", CACHE_TABLE="cacherescan")
+    settings = _settings(
+        azurite,
+        smtp_server,
+        receiver,
+        ALERTS_TABLE="alertsrescan",
+        INVENTORY_TABLE="invalertsrescan",
+        CACHE_TABLE="cacherescan",
+    )
     store = AlertStore(settings)
     _place(settings)
     deployed = send_notifications(
@@ -119,6 +126,7 @@ def test_a_rescan_change_reaches_the_digest_with_its_diff(
         smtp_server,
         receiver,
         ALERTS_TABLE="alertsrescandigest",
+        INVENTORY_TABLE="invalertsrescandigest",
         CACHE_TABLE="cacherescandigest",
         ALERT_DIGEST_MINUTES="15",
     )
@@ -142,7 +150,14 @@ def test_a_rescan_change_reaches_the_digest_with_its_diff(
 def test_a_failed_rescan_is_alerted_like_any_failure_naming_the_workloads(
     azurite: Azurite, smtp_server: SmtpServer, receiver: Receiver, client_tls: ssl.SSLContext
 ) -> None:
-    settings = _settings(azurite, smtp_server, receiver, ALERTS_TABLE="alertsrescanfail", CACHE_TABLE="cacherescanfail")
+    settings = _settings(
+        azurite,
+        smtp_server,
+        receiver,
+        ALERTS_TABLE="alertsrescanfail",
+        INVENTORY_TABLE="invalertsrescanfail",
+        CACHE_TABLE="cacherescanfail",
+    )
     store = AlertStore(settings)
     _place(settings)
     failed = ImageResult.model_validate(

@@ -6,6 +6,7 @@ The first rescan alerts with the diff and every workload from the inventory; the
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -56,7 +57,9 @@ def rescan_stack(azurite: Azurite, tmp_path: Path) -> Iterator[tuple[Pipeline, D
 
     spec = scenario((WEB, ["nginx:1.27"]), (API, ["nginx:1.27"]), scans={NGINX: SUCCESSIVE})
     with loopback_http_server(Handler) as hook:
-        webhook = {"NOTIFY_WEBHOOK_URL": f"{hook}/hook", "NOTIFY_WEBHOOK_SECRET": "s" * 32}
+        own = uuid.uuid4().hex[:10]  # the session's Azurite is shared: tables no other test uses
+        webhook = {"NOTIFY_WEBHOOK_URL": f"{hook}/hook", "NOTIFY_WEBHOOK_SECRET": "s" * 32,
+                   "ALERTS_TABLE": f"alerts{own}", "INVENTORY_TABLE": f"inventory{own}"}  # fmt: skip
         with running_pipeline(azurite, spec, tmp_path, None, True, **webhook) as pipeline:
             specs = specs_from_index(load_app(APP_SPEC))
             with DevHostServer(specs, pipeline.engine, task_hub="RescanPipeline", manage_engine=False) as server:
