@@ -30,6 +30,7 @@ from azure.data.tables import TableEntity
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities import names, wallclock
+from activities import notify_rescan as rescan
 from activities.activity_registry import activity_registrar, validated
 from activities.exceptions_store import ExceptionStore, apply_to_result, workloads_of
 from activities.notify_email import NotificationError, message_id, send_email
@@ -99,6 +100,8 @@ class NotifyRequest(BaseModel):
     event: dict[str, Any] | None = None
     results: list[ImageResult] = Field(max_length=MAX_IMAGES)
     threshold: Severity | None = None
+    rescan: bool = False
+    """A rescan (ScanInput.rescan): alerted only when the findings changed (activities/notify_rescan.py)."""
 
 
 def build_alert(request: NotifyRequest, threshold: Severity) -> Alert | None:
@@ -188,13 +191,16 @@ def _apply_exceptions(
     store: AlertStore,
     document: ExceptionsDocument | None,
     counts: dict[str, int],
+    *,
+    workloads: list[str],
 ) -> tuple[NotifyRequest, SummaryOf | None]:
-    """The request with the active exceptions applied to its results, and the effective report summaries."""
+    """The request with the active exceptions applied to its results, and the effective report summaries (of any
+    result: a rescan's previous one too). `workloads`: the ARM ids the scopes are matched against.
+    """
     now = wallclock.now()
     entries = active_entries(document if document is not None else ExceptionStore(settings).load(), now)
     if not entries:
         return request, None
-    workloads = workloads_of(request.event)
     summaries: dict[tuple[str, str | None, str | None], ReportSummary | None] = {}
     adjusted: list[ImageResult] = []
     for result in request.results:
@@ -208,7 +214,9 @@ def _apply_exceptions(
 
     def summary_of(result: ImageResult) -> ReportSummary | None:
         found = (result.image, result.digest, result.report)
-        return summaries[found] if found in summaries else store.report_summary(result)
+        if found in summaries:
+            return summaries[found]
+        return apply_to_result(store.report_summary, result, workloads, entries, now)[1]
 
     return request.model_copy(update={"results": adjusted}), summary_of
 
@@ -227,25 +235,42 @@ def send_notifications(
     """
     counts = dict.fromkeys((*CHANNELS, SUPPRESSED_KEY, QUEUED_KEY, EXCEPTED_KEY), 0)
     threshold = Severity(request.threshold or settings.notify_severity_threshold)
-    request, summary_of = _apply_exceptions(settings, request, store, exceptions, counts)
+    placed = {r.image: rescan.running(settings, r.image) for r in request.results} if request.rescan else {}
+    scoped = [w.resource_id for found, _ in placed.values() for w in found] or workloads_of(request.event)
+    request, summary_of = _apply_exceptions(settings, request, store, exceptions, counts, workloads=scoped)
     alert = build_alert(request, threshold)
     if alert is None:
         return counts
     instance_id = request.instance_id
-    workload = alert.deployment.workload if alert.deployment else f"manual scan {instance_id}"
+    reader = summary_of or store.report_summary
+    views = rescan.rescan_views(settings, alert.attention, threshold, reader) if request.rescan else {}
+    workload = (
+        alert.deployment.workload
+        if alert.deployment
+        else f"{'rescan' if request.rescan else 'manual scan'} {instance_id}"
+    )
     fresh: list[_Checked] = []
     for result in alert.attention:
         item = _check(store, result, threshold, summary_of)
+        view = views.get(result.image)
+        if view is not None and not view.worth_alerting:  # a rescan without changes (failures have no view)
+            counts[SUPPRESSED_KEY] += 1
+            store.record_suppressed(instance_id, item.key, result.image, rescan.NO_CHANGE)
+            continue
         repeated = _already_alerted(store, item, instance_id)
         if settings.alert_digest_minutes:
             anonymous = hashlib.sha256(instance_id.encode()).hexdigest()[:16]
             row_key = f"{PENDING_PREFIX}{item.key}-{item.fingerprint or 'scan-' + anonymous}"
-            entry = PendingEntry(row_key, result, item.findings)
-            new = store.enqueue(entry, workload, instance_id, create=not repeated)
+            news = view.diff.new if view else item.findings  # a rescan's new findings are those new since the last scan
+            entry = PendingEntry(row_key, result, news, diff=view.diff if view else None)
+            where = list(rescan.workloads_for(placed, result.image, workload))
+            new = store.enqueue(entry, where, instance_id, create=not repeated)
             if new and not repeated:
                 counts[QUEUED_KEY] += 1
                 if item.fingerprint and not item.failure:
                     store.record_alerted(item.key, item.fingerprint, instance_id, result.image)
+                if request.rescan:
+                    rescan.record_rescan_alert(store.table, instance_id, item.key, result.image, entry.diff)
                 continue
         elif not repeated:
             fresh.append(item)
@@ -254,20 +279,31 @@ def send_notifications(
         store.record_suppressed(instance_id, item.key, result.image, "window" if not repeated else "same findings")
     if not fresh:
         return counts
+    diffs = {item.result.image: views[item.result.image].diff for item in fresh if item.result.image in views}
     scan_alert = Alert(
         instance_id,
         alert.deployment,
         threshold,
         [item.result for item in fresh],
         alert.others,
-        workloads={item.result.image: (workload,) for item in fresh},
-        findings={item.result.image: item.findings for item in fresh if item.findings},
+        workloads={item.result.image: rescan.workloads_for(placed, item.result.image, workload) for item in fresh},
+        findings={
+            i.result.image: news
+            for i in fresh
+            if (news := diffs[i.result.image].new if i.result.image in diffs else i.findings)
+        },
         suppressed=counts[SUPPRESSED_KEY],
+        diffs=diffs,
+        rescan=request.rescan,
     )
     counts |= _send_all(settings, scan_alert, store.already_sent, store.mark_sent, tls_context)
     for item in fresh:
         if item.fingerprint and not item.failure:
             store.record_alerted(item.key, item.fingerprint, instance_id, item.result.image)
+        if request.rescan:
+            rescan.record_rescan_alert(
+                store.table, instance_id, item.key, item.result.image, diffs.get(item.result.image)
+            )
     return counts
 
 
@@ -282,6 +318,7 @@ def _digest_alert(settings: Settings, digest_id: str, entries: list[PendingEntry
         workloads={e.result.image: tuple(e.workloads) for e in entries},
         findings={e.result.image: e.findings for e in entries if e.findings},
         scans=tuple(sorted({scan for e in entries for scan in e.scans})),
+        diffs={e.result.image: e.diff for e in entries if e.diff is not None},
     )
 
 

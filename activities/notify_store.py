@@ -30,6 +30,7 @@ from azure.data.tables import TableClient, TableEntity, UpdateMode
 from activities.storage_clients import BlobTooLarge, clients_for, read_blob
 from core.json_report import parse_json_report
 from core.report import MAX_REPORT_BYTES, Finding, ImageResult, InvalidUpload, ReportSummary
+from core.result_diff import FindingsDiff
 from core.sarif import parse_sarif
 from core.settings import Settings
 
@@ -46,6 +47,7 @@ STATE_OPEN, STATE_SENDING, STATE_SENT = "open", "sending", "sent"
 MAX_WORKLOADS = 50
 MAX_SCANS = 200
 MERGE_ATTEMPTS = 5
+MAX_DIFF_CHARS = 30_000  # a Table string property holds 64 KiB (32K UTF-16 characters)
 
 
 @dataclass
@@ -58,6 +60,8 @@ class PendingEntry:
     workloads: list[str] = field(default_factory=list)
     scans: list[str] = field(default_factory=list)
     digest: str | None = None
+    diff: FindingsDiff | None = None
+    """A rescan's change since the previous result (the first scan that queued the entry brings it)."""
 
     def row(self) -> dict[str, Any]:
         return {
@@ -69,6 +73,7 @@ class PendingEntry:
             "scans": json.dumps(self.scans[:MAX_SCANS]),
             "digest": self.digest or "",
             "queued_at": datetime.now(UTC),
+            "diff": _diff_text(self.diff),
         }
 
     @classmethod
@@ -80,7 +85,16 @@ class PendingEntry:
             workloads=list(json.loads(row.get("workloads") or "[]")),
             scans=list(json.loads(row.get("scans") or "[]")),
             digest=row.get("digest") or None,
+            diff=FindingsDiff.model_validate_json(row["diff"]) if row.get("diff") else None,
         )
+
+
+def _diff_text(diff: FindingsDiff | None) -> str:
+    """The diff as a row property (at most MAX_DIFF_CHARS: the unchanged findings go first when it is too long)."""
+    if diff is None:
+        return ""
+    text = diff.model_dump_json()
+    return text if len(text) <= MAX_DIFF_CHARS else diff.model_copy(update={"still_open": ()}).model_dump_json()
 
 
 class AlertStore:
@@ -154,17 +168,18 @@ class AlertStore:
         self.table.upsert_entity(row, mode=UpdateMode.REPLACE)
 
     # The digest queue
-    def enqueue(self, entry: PendingEntry, workload: str, instance_id: str, *, create: bool = True) -> bool:
-        """Add the entry (when `create`), or merge the workload and scan into the same unclaimed one; True when this
-        scan added it (now or on an earlier attempt).
+    def enqueue(self, entry: PendingEntry, workload: str | list[str], instance_id: str, *, create: bool = True) -> bool:
+        """Add the entry (when `create`), or merge the workload(s) and scan into the same unclaimed one; True when
+        this scan added it (now or on an earlier attempt).
         """
+        where = [workload] if isinstance(workload, str) else workload
         for _ in range(MERGE_ATTEMPTS):
             try:
                 current = self.table.get_entity(QUEUE_PARTITION, entry.row_key)
             except ResourceNotFoundError:
                 if not create:
                     return False
-                fresh = PendingEntry(entry.row_key, entry.result, entry.findings, [workload], [instance_id])
+                fresh = PendingEntry(entry.row_key, entry.result, entry.findings, where, [instance_id], diff=entry.diff)
                 try:
                     self.table.create_entity(fresh.row())
                 except ResourceExistsError:
@@ -175,7 +190,8 @@ class AlertStore:
                 return instance_id in existing.scans
             if instance_id in existing.scans:
                 return True  # a retry of the scan that queued it
-            existing.workloads = list(dict.fromkeys([*existing.workloads, workload]))
+            existing.workloads = list(dict.fromkeys([*existing.workloads, *where]))[:MAX_WORKLOADS]
+            existing.diff = existing.diff or entry.diff
             existing.scans = [*existing.scans, instance_id]
             try:
                 self.table.update_entity(

@@ -19,6 +19,7 @@ from activities.storage_clients import StorageClients, clients_for, delete_conta
 from core.images import parse_image_ref
 from core.naming import image_key
 from core.report import CACHEABLE_STATUSES, ImageResult, clip_reason
+from core.result_diff import comparable, same_scan
 from core.results import (
     CacheLookup,
     CacheLookupRequest,
@@ -38,6 +39,10 @@ LATEST_RESULT_ROW = "last_result"
 SCAN_SUMMARY_ROW = "summary"
 IMAGE_ROW_PREFIX = "image-"
 RESULT_PROPERTY = "result"
+PREVIOUS_PROPERTY = "previous"
+"""On `last_result` rows: the image's result before the latest that had a report (issue 11's history: the latest
+plus the previous; a failed scan in between is skipped so the next diff compares findings with findings). Rows
+written before the history have none."""
 SCANNED_AT_PROPERTY = "scanned_at"
 CHECKED_PROPERTY = "checked"
 """Set on cache rows written since reports are checked against QScanner's log: only those are served as hits
@@ -108,9 +113,29 @@ def _when(result: ImageResult, request: StoreRequest) -> datetime | None:
     return result.scanned_at or request.finished_at or request.started_at
 
 
-def _upsert_if_newer(table: TableClient, partition: str, row: str, result: ImageResult, when: datetime | None) -> None:
-    """Write the row unless it already holds a newer result, so a late replay never overwrites a newer scan."""
-    entity = {
+def _previous_of(current: TableEntity, existing: ImageResult | None, new: ImageResult) -> str | None:
+    """The `previous` a `last_result` row gets when `new` replaces `existing` (see PREVIOUS_PROPERTY)."""
+    kept = current.get(PREVIOUS_PROPERTY)
+    kept_text = kept if isinstance(kept, str) and kept else None
+    if existing is None or same_scan(existing, new) or not comparable(existing):
+        return kept_text
+    return existing.model_dump_json()
+
+
+def _upsert_if_newer(
+    table: TableClient,
+    partition: str,
+    row: str,
+    result: ImageResult,
+    when: datetime | None,
+    *,
+    history: bool = False,
+) -> None:
+    """Write the row unless it already holds a newer result, so a late replay never overwrites a newer scan.
+
+    `history`: keep the result it replaces as PREVIOUS_PROPERTY (the same scan stored again keeps the row's).
+    """
+    entity: dict[str, Any] = {
         "PartitionKey": partition,
         "RowKey": row,
         RESULT_PROPERTY: result.model_dump_json(),
@@ -131,6 +156,11 @@ def _upsert_if_newer(table: TableClient, partition: str, row: str, result: Image
         existing_when = existing.scanned_at if existing else None
         if existing_when is not None and when is not None and existing_when > when:
             return
+        if history:
+            previous = _previous_of(current, existing, result)
+            entity.pop(PREVIOUS_PROPERTY, None)
+            if previous is not None:
+                entity[PREVIOUS_PROPERTY] = previous
         try:
             table.update_entity(
                 entity,
@@ -168,7 +198,7 @@ def store_results(clients: StorageClients, settings: Settings, request: StoreReq
             for key in _cache_keys(result):
                 _upsert_if_newer(cache, key, CACHE_ROW, result, when)
         if result.status not in ("cached", "skipped"):
-            _upsert_if_newer(cache, image_key(result.image), LATEST_RESULT_ROW, result, when)
+            _upsert_if_newer(cache, image_key(result.image), LATEST_RESULT_ROW, result, when, history=True)
     _store_scan_record(clients.table(settings.scans_table), request)
     return sum(delete_container(clients, uploads_container_of(settings, group)) for group in request.scanner_groups)
 
@@ -212,6 +242,21 @@ def get_latest_result(clients: StorageClients, settings: Settings, image_ref: st
     canonical = parse_image_ref(image_ref).canonical
     entity = _get_entity(clients.table(settings.cache_table), image_key(canonical), LATEST_RESULT_ROW)
     return _result_of(entity) if entity else None
+
+
+def get_result_history(
+    clients: StorageClients, settings: Settings, image_ref: str
+) -> tuple[ImageResult | None, ImageResult | None]:
+    """(latest, previous) stored results of an image reference (one row read); previous is None for a row written
+    before the history existed, or when no earlier result had a report. InvalidImageRef for a bad reference.
+    """
+    canonical = parse_image_ref(image_ref).canonical
+    entity = _get_entity(clients.table(settings.cache_table), image_key(canonical), LATEST_RESULT_ROW)
+    if entity is None:
+        return None, None
+    previous = entity.get(PREVIOUS_PROPERTY)
+    earlier = _result_of({RESULT_PROPERTY: previous}) if isinstance(previous, str) and previous else None
+    return _result_of(entity), earlier
 
 
 def _time(value: object) -> datetime | None:

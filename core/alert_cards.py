@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from core.alerts import Alert, image_link, scan_link
+from core.alerts import Alert, diff_summary, image_link, scan_link
 from core.report import ImageResult
 
 TEAMS_MAX_BYTES = 28_000
@@ -63,6 +63,17 @@ def _image_facts(alert: Alert, result: ImageResult) -> list[tuple[str, str]]:
         facts.append(("Workloads", clip(", ".join(workloads), MAX_FIELD_CHARS)))
     if result.reason:
         facts.append(("Reason", clip(result.reason, MAX_FIELD_CHARS)))
+    diff = alert.diffs.get(result.image)
+    if diff is not None:
+        facts.append(("Change", clip(diff_summary(diff), MAX_FIELD_CHARS)))
+        for finding in diff.new[:MAX_FINDINGS_SHOWN]:
+            facts.append((f"New QID {finding.qid}", clip(f"{finding.severity.value} {finding.title}", MAX_FIELD_CHARS)))
+        for change in diff.changed[:MAX_FINDINGS_SHOWN]:
+            was = f" (was {change.previous_severity.value})" if change.previous_severity else ""
+            fix = " (fix available)" if change.fix_available else ""
+            text = f"{change.severity.value}{was}{fix} {change.title}"
+            facts.append((f"Changed QID {change.qid}", clip(text, MAX_FIELD_CHARS)))
+        return facts
     for finding in alert.findings.get(result.image, ())[:MAX_FINDINGS_SHOWN]:
         facts.append((f"QID {finding.qid}", clip(f"{finding.severity.value} {finding.title}", MAX_FIELD_CHARS)))
     return facts

@@ -29,6 +29,7 @@ from core.report import (
     Severity,
     needs_notification,
 )
+from core.result_diff import FindingsDiff
 
 WEBHOOK_EVENT = "scan.alert"
 DIGEST_EVENT = "scan.digest"
@@ -76,6 +77,10 @@ class Alert:
     findings: Mapping[str, tuple[Finding, ...]] = field(default_factory=dict)
     scans: tuple[str, ...] = ()
     suppressed: int = 0
+    diffs: Mapping[str, FindingsDiff] = field(default_factory=dict)
+    """Per rescanned image: what changed since its previous result (core/result_diff.py)."""
+    rescan: bool = False
+    """The alert of a rescan (ScanInput.rescan): sent only because findings changed."""
 
     @property
     def is_digest(self) -> bool:
@@ -83,6 +88,8 @@ class Alert:
 
     @property
     def title(self) -> str:
+        if self.rescan and not self.is_digest:
+            return f"[QScanner] rescan: findings changed in {len(self.attention)} running image(s)"
         if self.is_digest:
             return (
                 f"[QScanner] {len(self.attention)} image(s) need attention ({len(self.scans)} scan(s) in this digest)"
@@ -173,14 +180,53 @@ def _image_lines(alert: Alert, result: ImageResult) -> list[str]:
         lines.append(f"    reason:   {result.reason}")
     for workload in alert.workloads.get(result.image, ()):
         lines.append(f"    workload: {workload}")
+    diff = alert.diffs.get(result.image)
+    if diff is not None:
+        return lines + diff_lines(diff)
     for finding in alert.findings.get(result.image, ()):
         lines.append(f"    new:      {finding.qid} {finding.severity.value} {finding.title}")
+    return lines
+
+
+def diff_summary(diff: FindingsDiff) -> str:
+    """`2 new, 1 changed, 0 resolved, 3 still open since scan scan-... (2026-12-06T10:00:00+00:00)`."""
+    counts = diff.counts()
+    text = f"{counts['new']} new, {counts['changed']} changed, {counts['resolved']} resolved, "
+    text += f"{counts['still_open']} still open"
+    if diff.previous_scan:
+        when = f" ({diff.previous_scanned_at.isoformat()})" if diff.previous_scanned_at else ""
+        text += f" since scan {diff.previous_scan}{when}"
+    elif not diff.baseline:
+        text += " (no earlier result with a report to compare with)"
+    return text
+
+
+def diff_lines(diff: FindingsDiff) -> list[str]:
+    """A rescan's change, one finding a line (bounded: at most MAX_WORST_FINDINGS per kind)."""
+    lines = [f"    change:   {diff_summary(diff)}"]
+    if diff.status_changed:
+        lines.append(f"    status:   {diff.previous_status} -> {diff.status}")
+    for finding in diff.new:
+        cves = f" ({', '.join(finding.cves)})" if finding.cves else ""
+        lines.append(f"    new:      {finding.qid} {finding.severity.value} {finding.title}{cves}")
+    for severity, count in diff.unlisted_new.items():
+        lines.append(f"    new:      {count} more {severity.value} QID(s) not listed in the report summary")
+    for change in diff.changed:
+        what = [f"was {change.previous_severity.value}"] if change.previous_severity else []
+        what += ["fix available"] if change.fix_available else []
+        lines.append(f"    changed:  {change.qid} {change.severity.value} {change.title} ({', '.join(what)})")
+    for finding in diff.resolved:
+        lines.append(f"    resolved: {finding.qid} {finding.severity.value} {finding.title}")
+    for finding in diff.still_open:
+        lines.append(f"    open:     {finding.qid} {finding.severity.value} {finding.title}")
     return lines
 
 
 def render_text(alert: Alert) -> str:
     """The plain-text body of the alert e-mail."""
     lines = ["QScanner found container images that need attention.", ""]
+    if alert.rescan:
+        lines = ["A scheduled rescan found changed findings in container images that are running.", ""]
     if alert.deployment:
         d = alert.deployment
         lines += [
@@ -214,6 +260,8 @@ def _image_document(alert: Alert, result: ImageResult, needs_attention: bool) ->
         document["workloads"] = list(alert.workloads.get(result.image, ()))
     if result.image in alert.findings:
         document["new_findings"] = [f.model_dump(mode="json") for f in alert.findings[result.image]]
+    if result.image in alert.diffs:
+        document["diff"] = alert.diffs[result.image].model_dump(mode="json")
     return document
 
 
@@ -232,6 +280,8 @@ def render_json(alert: Alert, sent_at: datetime) -> bytes:
     if alert.is_digest:
         document["scans"] = list(alert.scans)
         document["suppressed"] = alert.suppressed
+    if alert.rescan:
+        document["rescan"] = True
     return json.dumps(document, separators=(",", ":")).encode()
 
 

@@ -26,6 +26,7 @@ from devhost.demo_report import (
     image_outcomes,
     orchestration_details,
     render_table,
+    rescan_summary,
     run_records,
     save_reports,
     summary_line,
@@ -133,6 +134,7 @@ def _report(stack: DemoStack, driver: Driver, out: Path, expiry: ExpiryTimer | N
     )
     summary["scheduling"] = _scheduling(stack, driver, records, instances, batches)
     summary["sweeps"] = sweep_summary(stack.settings)
+    summary["rescans"] = rescan_summary(stack.settings)
     export_inventory(driver.base_url, driver.session, out)
     if expiry is not None and expiry.loaded:
         summary["exceptions"] = expiry.summary(stack)

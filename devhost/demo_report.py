@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from activities.notify_rescan import rescan_alert_count
 from activities.results_store import get_scan_record
 from activities.storage_clients import clients_for
 from core.report import ImageResult
@@ -181,6 +182,13 @@ def build_summary(
         "notifications": {**dict.fromkeys(NOTIFICATION_KEYS, 0), "email": emails, "webhook": webhooks}
         | dict(extra_notifications or {}),
     }
+
+
+def rescan_summary(settings: Settings) -> dict[str, int]:
+    """summary.json's `rescans`: `alerts` = rescanned images alerted (or queued for a digest) because their findings
+    changed (activities/notify_rescan.py); `started` is counted by the rescan scheduler's part (0 until then).
+    """
+    return {"started": 0, "alerts": rescan_alert_count(settings)}
 
 
 def orchestration_details(records: Sequence[RunRecord]) -> list[dict[str, Any]]:

@@ -28,7 +28,15 @@ from core.queue_payloads import (
 from core.report import ImageResult
 from core.results import ImageToCheck, LatestResponse
 from core.scan_payloads import describe_failure
-from core.scan_plan import QUEUED, SCANNING, failed_result, lease_key, scan_output, timed_out_result
+from core.scan_plan import (
+    QUEUED,
+    SCANNING,
+    distinct_images,
+    failed_result,
+    lease_key,
+    scan_output,
+    timed_out_result,
+)
 from core.scan_queue import ImageAnswer
 from entities.names import ENQUEUE_OPERATION, STATUS_OPERATION, TICK_OPERATION, WITHDRAW_OPERATION
 from orchestrators.calls import call, queue_entity
@@ -63,6 +71,18 @@ class QueueRun(ScanRun):
         target = self.request.target.model_dump(mode="json")
         return scan_output(target, self.ordered_results(), note=self.note, error=self.error)
 
+    def check_cache(self) -> Steps:
+        """A rescan re-checks the image for new CVEs: never a cached answer (no lookup, the same as `force`)."""
+        if self.request.rescan:
+            self.leased = distinct_images(self.checks)
+            return
+        yield from super().check_cache()
+
+    def notify_payload(self, target: dict[str, Any], results: list[ImageResult]) -> dict[str, Any]:
+        """A rescan's alert input says so: the notify activity alerts it only when its findings changed."""
+        payload = super().notify_payload(target, results)
+        return {**payload, "rescan": True} if self.request.rescan else payload
+
     def queue_limit(self) -> datetime:
         return self.started_at + timedelta(hours=self.options.scan_queue_max_hours)
 
@@ -75,7 +95,7 @@ class QueueRun(ScanRun):
         reply = yield self.context.call_entity(
             queue_entity(),
             ENQUEUE_OPERATION,
-            enqueue_input(self.instance_id, items, self.now(), self.options, force=self.request.force),
+            enqueue_input(self.instance_id, items, self.now(), self.options, force=self.bypass_done()),
         )
         waiting = {lease_key(item): Waiting(item, None, self.queue_limit()) for item in items}
         read: list[str] = []
@@ -86,6 +106,10 @@ class QueueRun(ScanRun):
         if read:
             yield from self.read_stored(waiting, read)
         yield from self.wait(waiting, retry_at)
+
+    def bypass_done(self) -> bool:
+        """`force`, or a rescan: the queue must scan again, not answer with an image it finished within the hour."""
+        return self.request.force or self.request.rescan
 
     def place(self, waiting: dict[str, Waiting], answer: ImageAnswer) -> list[str]:
         """Apply one queue answer; the keys to read from storage (finished, or unknown to the queue)."""

@@ -344,6 +344,10 @@ class ScanRun:
             self.progress.images, self.checks, self.results, instance_id=self.instance_id, error=self.error
         )
 
+    def notify_payload(self, target: dict[str, Any], results: list[ImageResult]) -> dict[str, Any]:
+        """Input of `send_notifications` (QueueRun marks a rescan's)."""
+        return notify_input(self.instance_id, target, results, self.options.notify_severity_threshold)
+
     def store_and_clean_up(self) -> Steps:
         """Store (and drop the uploads), notify and delete every group in one fan-out; then release leases, quota."""
         results = self.ordered_results()
@@ -360,7 +364,7 @@ class ScanRun:
             finished_at=self.now(),
             scanner_groups=[g.name for g in self.groups] + self.replaced,
         )
-        alert = notify_input(self.instance_id, target, results, self.options.notify_severity_threshold)
+        alert = self.notify_payload(target, results)
         store = call(self.context, activity.STORE_RESULTS, record)
         notify = call(self.context, activity.SEND_NOTIFICATIONS, alert)
         deletes = [call(self.context, activity.DELETE_SCANNER_GROUP, {"group_name": g.name}) for g in self.groups]

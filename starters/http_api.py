@@ -20,14 +20,15 @@ from activities.arm_resources import in_scanner_resource_group
 from activities.exceptions_store import exceptions_view
 from activities.inventory_store import table as inventory_table
 from activities.inventory_store import workloads_running
+from activities.notify_rescan import stored_diff
 from activities.registry_auth import RegistryRefused, check_registry_addresses
-from activities.results_store import get_latest_result, get_scan_record
+from activities.results_store import get_result_history, get_scan_record
 from activities.storage_clients import clients_for
 from core.events import DeploymentEvent, InvalidResourceId, parse_resource_id
 from core.images import InvalidImageRef, parse_image_ref
 from core.naming import image_key, rescan_instance_id
 from core.network_policy import DestinationRefused
-from core.report import clip_reason
+from core.report import ImageResult, clip_reason
 from core.results import InstanceId
 from core.scan_input import scan_input_for_event, scan_input_for_image
 from core.scope import exclusions_of
@@ -232,22 +233,28 @@ async def get_scan(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     return json_response(scan_view(status, record), 200)
 
 
-def _read_latest(canonical: str) -> dict[str, Any] | None:
+def _read_latest(canonical: str) -> tuple[dict[str, Any] | None, ImageResult | None, ImageResult | None]:
+    """(the latest result as the API shows it, the latest, the previous result with a report)."""
     settings = get_settings()
     clients = clients_for(settings)
-    result = get_latest_result(clients, settings, canonical)
+    result, previous = get_result_history(clients, settings, canonical)
     if result is None:
-        return None
+        return None, None, None
     record = get_scan_record(clients, settings, result.instance_id) if result.instance_id else None
     views = exceptions_view(settings, [result], record.event if record else None, wallclock.now())
-    return result.model_dump(mode="json") | {"exceptions": views.get(result.image)}
+    return result.model_dump(mode="json") | {"exceptions": views.get(result.image)}, result, previous
+
+
+def _read_diff(latest: ImageResult | None, previous: ImageResult | None, workloads: list[str]) -> dict[str, Any] | None:
+    diff = stored_diff(get_settings(), latest, previous, workloads, wallclock.now())
+    return diff.model_dump(mode="json") | {"counts": diff.counts()} if diff is not None else None
 
 
 @bp.function_name(GET_IMAGE_FUNCTION)  # type: ignore[untyped-decorator]
 @bp.route(route=IMAGES_ROUTE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)  # type: ignore[untyped-decorator]
 async def get_image(req: func.HttpRequest) -> func.HttpResponse:
-    """GET /api/images?ref=<image ref>: the latest stored result and the workloads running the image (bounded);
-    404 when neither exists.
+    """GET /api/images?ref=<image ref>: the latest stored result, the previous one with a report and what changed
+    between them, and the workloads running the image (bounded); 404 when neither a result nor a workload exists.
     """
     ref = req.params.get(REF_PARAM)
     if not ref:
@@ -256,15 +263,18 @@ async def get_image(req: func.HttpRequest) -> func.HttpResponse:
         canonical = parse_image_ref(ref).canonical
     except InvalidImageRef as error:
         return error_response(400, str(error))
-    result = await asyncio.to_thread(_read_latest, canonical)
+    result, latest, previous = await asyncio.to_thread(_read_latest, canonical)
     workloads, more = await asyncio.to_thread(_read_workloads, canonical)
     if result is None and not workloads:
         return error_response(404, "no stored result for this image")
+    diff = await asyncio.to_thread(_read_diff, latest, previous, [w["resourceId"] for w in workloads])
     exceptions = result.pop("exceptions", None) if result is not None else None  # docs/results.md
     body = {
         "image": canonical,
         "key": image_key(canonical),
         "result": result,
+        "previous": previous.model_dump(mode="json") if previous is not None else None,
+        "diff": diff,
         "workloads": workloads,
         "moreWorkloads": more,
         "exceptions": exceptions,

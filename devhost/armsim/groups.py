@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,7 +73,15 @@ class SimGroup:
 
     @classmethod
     def create(
-        cls, path_id: str, name: str, body: dict[str, Any], *, now: datetime, scenario: Scenario, operation_id: str
+        cls,
+        path_id: str,
+        name: str,
+        body: dict[str, Any],
+        *,
+        now: datetime,
+        scenario: Scenario,
+        operation_id: str,
+        scans_before: Mapping[str, int] | None = None,
     ) -> SimGroup:
         """A group PUT at `now`: if its first container carries SCAN_IMAGES, it runs the fake scanner."""
         sim = scenario.sim_settings()
@@ -86,7 +94,7 @@ class SimGroup:
             images = [line.strip() for line in env[scanner_run.ENV_SCAN_IMAGES].splitlines() if line.strip()]
             raw_timeout = env.get(scanner_run.ENV_SCAN_TIMEOUT_PER_IMAGE, "").strip()
             timeout = float(raw_timeout) if raw_timeout and float(raw_timeout) > 0 else None
-            plan = scanner_run.plan_scan(scenario, images, timeout, start, env=env)
+            plan = scanner_run.plan_scan(scenario, images, timeout, start, env=env, scans_before=scans_before)
         return cls(
             path_id=path_id,
             name=name,

@@ -104,13 +104,15 @@ class ScanPlan:
     exit_code: int | None
 
 
-def behaviour_for(scenario: Scenario, image: str) -> ScanBehaviour:
-    """The scenario's behaviour for `image`, matched by canonical reference, else `default`, else a clean ok."""
+def behaviour_for(scenario: Scenario, image: str, scans_before: int = 0) -> ScanBehaviour:
+    """The scenario's behaviour for `image`, matched by canonical reference, else `default`, else a clean ok; for
+    an entry with successive `results`, the one of the scan after `scans_before` earlier scans of the image.
+    """
     wanted = canonical_ref(image)
     for key, behaviour in scenario.scans.items():
         if key != DEFAULT_SCAN_KEY and canonical_ref(key) == wanted:
-            return behaviour
-    return scenario.scans.get(DEFAULT_SCAN_KEY, ScanBehaviour())
+            return behaviour.nth(scans_before)
+    return scenario.scans.get(DEFAULT_SCAN_KEY, ScanBehaviour()).nth(scans_before)
 
 
 def plan_scan(
@@ -118,16 +120,20 @@ def plan_scan(
     images: list[str],
     timeout_per_image_s: float | None,
     start: datetime,
+    *,
     env: Mapping[str, str] | None = None,
+    scans_before: Mapping[str, int] | None = None,
 ) -> ScanPlan:
-    """Lay out the images' scans in time from `start`, as the scanner script would run them (with the group's env)."""
+    """Lay out the images' scans in time from `start`, as the scanner script would run them (with the group's env);
+    `scans_before`: per canonical image, how many scans of it ran before (successive `results`).
+    """
     config = ScannerConfig.from_env(env or {})
     outcomes: list[ImageOutcome] = []
     cursor: datetime | None = start
     for index, image in enumerate(images):
         if cursor is None:
             break  # an earlier image hangs forever: the rest never start
-        behaviour = behaviour_for(scenario, image)
+        behaviour = behaviour_for(scenario, image, (scans_before or {}).get(canonical_ref(image), 0))
         duration: float | None = None if behaviour.result == "hang" else behaviour.duration_s
         result: str = behaviour.result
         exit_code = EXIT_CODES.get(result, behaviour.exit_code)

@@ -16,6 +16,7 @@ DEFAULT_SCAN_KEY = "default"
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 SCENARIO_DIR_CONTEXT = "scenario_dir"
 MAX_SCAN_FILE_BYTES = 32 * 1024 * 1024  # what scan.sh uploads at most (the app's report limit)
+MAX_SUCCESSIVE_RESULTS = 20
 
 
 class ScanFiles(BaseModel):
@@ -51,7 +52,12 @@ def read_scan_file(base: Path, relative: str) -> bytes:
 
 
 class ScanBehaviour(BaseModel):
-    """How the fake scanner treats one image: ok/deny/audit write a report; error exits `exit_code`; hang never ends."""
+    """How the fake scanner treats one image: ok/deny/audit write a report; error exits `exit_code`; hang never ends.
+
+    `results` instead lists successive behaviours for the same image: its first scan uses the first, its second the
+    second, and so on, the last one repeating (a rescan that finds something new). An entry with `results` holds
+    nothing else, and a listed result holds no `results` of its own.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -61,7 +67,28 @@ class ScanBehaviour(BaseModel):
     vulnerabilities: dict[str, int] = Field(default_factory=dict)
     digest: str | None = Field(default=None, description="repo digest to report; a fake one derived from the ref")
     files: ScanFiles | None = Field(default=None, description="files used verbatim as the scanner's output")
+    results: list[ScanBehaviour] | None = Field(
+        default=None, min_length=1, max_length=MAX_SUCCESSIVE_RESULTS, description="successive results, in order"
+    )
     _contents: dict[str, bytes] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _successive_alone(self) -> ScanBehaviour:
+        """`results` is the whole entry, one level deep: anything beside it would be ignored, so it is an error."""
+        if self.results is None:
+            return self
+        beside = sorted(self.model_fields_set - {"results"})
+        if beside:
+            raise ValueError(f"an entry with results holds nothing else (move {', '.join(beside)} into each result)")
+        if any(each.results is not None for each in self.results):
+            raise ValueError("a listed result cannot list results of its own")
+        return self
+
+    def nth(self, scans_before: int) -> ScanBehaviour:
+        """The behaviour of the image's scan after `scans_before` earlier ones (the last listed result repeats)."""
+        if self.results is None:
+            return self
+        return self.results[min(scans_before, len(self.results) - 1)]
 
     @model_validator(mode="after")
     def _read_files(self, info: ValidationInfo) -> ScanBehaviour:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from devhost.armsim import arm, identity, limits
+from devhost.armsim import arm, identity, limits, scanner_run
 from devhost.armsim.blob_events import BlobEvents
 from devhost.armsim.faults import Fault, SimResponse, fault_from_json, fault_response
 from devhost.armsim.groups import CAPACITY_EVENT, SimGroup
@@ -67,6 +67,7 @@ class SimState:
         self.peak_groups = 0
         self.peak_cores = 0.0
         self.images_started = 0
+        self.scans_of: Counter[str] = Counter()  # scans started per canonical image (a scenario's successive results)
         self.timeline = GroupTimeline()  # group lives for the demo's scheduling figures
         self.blob_events = BlobEvents(enabled=self.sim.blob_events)  # the storage system topic (sink set by the demo)
 
@@ -351,11 +352,19 @@ class SimState:
             return SimResponse(400, refusal)
         operation_id = str(uuid.uuid4())
         group = SimGroup.create(
-            parsed.resource_id(), str(parsed.name), spec, now=now, scenario=self.scenario, operation_id=operation_id
+            parsed.resource_id(),
+            str(parsed.name),
+            spec,
+            now=now,
+            scenario=self.scenario,
+            operation_id=operation_id,
+            scans_before=self.scans_of,
         )
         if self._capacity_failures_left > 0:
             self._capacity_failures_left -= 1
             group.capacity_failure = True
+        elif group.plan is not None:  # the images whose scan starts: their next scan takes their next result
+            self.scans_of.update(scanner_run.canonical_ref(o.image) for o in group.plan.images)
         self._groups[parsed.key()] = group
         self._operations[operation_id] = parsed.key()
         self.blob_events.attach(group, self.settle)

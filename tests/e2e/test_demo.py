@@ -86,8 +86,10 @@ def test_summary_has_exactly_the_documented_shape(summary: dict[str, Any]) -> No
         "notifications",
         "scheduling",
         "sweeps",
+        "rescans",
     }
     assert summary["sweeps"] == {"runs": 2, "added": 2, "removed": 1}
+    assert set(summary["rescans"]) == {"started", "alerts"}
     assert set(summary["scheduling"]) == {
         "makespan_s",
         "lower_bound_s",

@@ -45,6 +45,13 @@ def _deployment_events() -> ScriptedRun:
     return run
 
 
+def _rescan_events() -> ScriptedRun:
+    run = fast.rescan(NGINX)
+    done = {"key": fast.key(NGINX), "runner": fast.RUNNER, "result": fast.result(NGINX, fast.RUNNER)}
+    run.raise_event(START + timedelta(seconds=300), f"image_done_{fast.key(NGINX)}", done)
+    return run
+
+
 def _waiter_lost_event() -> ScriptedRun:
     run = fast.deployment(NGINX)
     grant = fast.other_holds(run, NGINX)
@@ -92,6 +99,12 @@ QUEUE_CASES: tuple[QueueCase, ...] = (
         "nginx is in another deployment's batch; its image_done event is lost: the backstop at the holder's deadline "
         "plus the grace reads the stored result.",
         _waiter_lost_event,
+    ),
+    QueueCase(
+        "v2_rescan",
+        "A rescan of nginx (ScanInput.rescan): no cache lookup, queued with force, one image_done event, stored, "
+        "notified with rescan=true.",
+        _rescan_events,
     ),
     QueueCase(
         "batch_two_images_events",

@@ -11,6 +11,7 @@ from core.naming import batch_instance_id
 from core.options import ScanOptions
 from core.queue_payloads import SCAN_BATCH_ORCHESTRATOR, WAITER_GRACE_S, image_done_event, queued_image
 from core.results import ImageToCheck
+from core.scan_input import scan_input_for_image
 from orchestrators.calls import QUEUE_ENTITY_KEY
 from orchestrators.names import ORCHESTRATOR_SCAN_DEPLOYMENT_V2
 from tests.orchestration.fake_context import START, ScriptedRun
@@ -36,6 +37,15 @@ def deployment(*images: str) -> ScriptedRun:
     run = ScriptedRun(ORCHESTRATOR_SCAN_DEPLOYMENT_V2, deployment_input(scan_timeout_seconds=1200), "scan-v2-1")
     run.on_activity("resolve_images", resolved(*images))
     run.on_activity("lookup_cache", cache_misses)
+    run.on_activity("store_results", {"containers_deleted": 0})
+    run.on_activity("send_notifications", {"email": False, "webhook": False})
+    run.on_activity("wake_orchestrations", lambda p: {"started": len(p["starts"]), "raised": len(p["events"])})
+    return run
+
+
+def rescan(image: str) -> ScriptedRun:
+    """A scheduled rescan of one image (ScanInput.rescan), as task A's scheduler starts it."""
+    run = ScriptedRun(ORCHESTRATOR_SCAN_DEPLOYMENT_V2, scan_input_for_image(image, OPTIONS, rescan=True), "rescan-1")
     run.on_activity("store_results", {"containers_deleted": 0})
     run.on_activity("send_notifications", {"email": False, "webhook": False})
     run.on_activity("wake_orchestrations", lambda p: {"started": len(p["starts"]), "raised": len(p["events"])})
