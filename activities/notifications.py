@@ -29,7 +29,7 @@ from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import TableEntity
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities import names, wallclock
+from activities import names, telemetry, wallclock
 from activities.activity_registry import activity_registrar, validated
 from activities.exceptions_store import ExceptionStore, apply_to_result, workloads_of
 from activities.notify_email import NotificationError, message_id, send_email
@@ -138,8 +138,10 @@ def _send_all(
         except (NotificationError, smtplib.SMTPException, OSError) as error:
             log.warning("%s alert for %s failed: %s", channel, alert.instance_id, type(error).__name__)
             failures.append(f"{channel}: {error if isinstance(error, NotificationError) else type(error).__name__}")
+            telemetry.alert(channel, alert.instance_id, sent=False)
             continue
         mark(alert.instance_id, channel)
+        telemetry.alert(channel, alert.instance_id, sent=True)
         counts[channel] = 1
     if failures:
         raise NotificationError("; ".join(failures))
@@ -203,6 +205,7 @@ def _apply_exceptions(
         summaries[(effective.image, effective.digest, effective.report)] = summary
         if applied is not None and applied.suppressed:
             counts[EXCEPTED_KEY] += len(applied.suppressed)
+            telemetry.suppressed("exception", len(applied.suppressed))
             key = image_key(result.image, result.digest)
             store.record_excepted(request.instance_id, key, result.image, applied.view())
 
@@ -252,6 +255,7 @@ def send_notifications(
             continue
         counts[SUPPRESSED_KEY] += 1
         store.record_suppressed(instance_id, item.key, result.image, "window" if not repeated else "same findings")
+        telemetry.suppressed("window" if not repeated else "same_findings")
     if not fresh:
         return counts
     scan_alert = Alert(

@@ -69,6 +69,8 @@ class Pending(_Model):
 
     item: QueuedImage
     requesters: tuple[str, ...]
+    since: datetime | None = None
+    """When it was first queued (None: queued again after its batch failed, or state older than this field)."""
 
 
 class Batch(_Model):
@@ -116,6 +118,10 @@ class Grant(_Model):
     images: tuple[QueuedImage, ...]
     requesters: dict[str, tuple[str, ...]]
     deadline: datetime
+    waited_s: tuple[float, ...] = ()
+    """Seconds each image (with a known queue time) waited before this grant; for metrics only."""
+    pending: int | None = None
+    """Images left pending after this grant (the queue's depth); for metrics only."""
 
 
 class Reply(_Model):
@@ -227,7 +233,17 @@ def grant(state: QueueState, now: datetime, budget: Budget) -> tuple[QueueState,
             granted_at=now,
             deadline=deadline,
         )
-        grants.append(Grant(runner=runner, images=batch.images, requesters=batch.requesters, deadline=deadline))
+        waited = tuple(round((now - p.since).total_seconds(), 3) for p in taken if p.since is not None)
+        grants.append(
+            Grant(
+                runner=runner,
+                images=batch.images,
+                requesters=batch.requesters,
+                deadline=deadline,
+                waited_s=waited,
+                pending=len(rest),
+            )
+        )
         state = state.model_copy(
             update={
                 "pending": rest,
@@ -279,7 +295,7 @@ def enqueue(state: QueueState, request: EnqueueRequest) -> tuple[QueueState, Rep
         else:
             index = next((n for n, p in enumerate(pending) if p.item.key == item.key), None)
             if index is None:
-                pending.append(Pending(item=item, requesters=(request.instance_id,)))
+                pending.append(Pending(item=item, requesters=(request.instance_id,), since=request.now))
             elif request.instance_id not in pending[index].requesters:
                 entry = pending[index]
                 pending[index] = entry.model_copy(update={"requesters": (*entry.requesters, request.instance_id)})

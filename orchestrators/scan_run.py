@@ -359,6 +359,7 @@ class ScanRun:
             started_at=self.started_at,
             finished_at=self.now(),
             scanner_groups=[g.name for g in self.groups] + self.replaced,
+            rescan=self.request.rescan,
         )
         alert = notify_input(self.instance_id, target, results, self.options.notify_severity_threshold)
         store = call(self.context, activity.STORE_RESULTS, record)
