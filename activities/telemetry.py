@@ -2,10 +2,11 @@
 
 In Azure the Functions host sets APPLICATIONINSIGHTS_CONNECTION_STRING (and APPLICATIONINSIGHTS_AUTHENTICATION_STRING,
 Entra ID ingestion, which the exporter reads itself): the first measurement of the process calls
-`configure_azure_monitor` once, metrics only (the host already sends the logs, requests and dependencies; the
-distro's would be duplicates). Without it the instruments come from OpenTelemetry's global provider, a no-op unless
-something installed one. devhost (dev/test only) installs its own provider with an in-memory reader through
-`use_meter_provider`; the app never calls that.
+`configure_azure_monitor` once, metrics only: no traces, logs, live metrics, performance counters or
+instrumentations (the host already sends the logs, requests and dependencies; the distro's would be duplicates).
+Without it the instruments come from OpenTelemetry's global provider, a no-op unless something installed one.
+devhost (dev/test only) installs its own provider with an in-memory reader through `use_meter_provider`; the app
+never calls that.
 
 Recording never fails the caller: an OpenTelemetry error is logged and dropped. The attributes come from closed
 sets only (core.metrics.attributes): no image, CVE, instance or resource ever becomes a label.
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 
 CONNECTION_STRING_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 DIGEST_ID_PREFIX = "digest-"
+METRICS_ONLY = {"OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+"""The distro sends no traces and no logs (the Functions host already sends them); an operator's own value wins."""
+INSTRUMENTED_LIBRARIES = ("azure_sdk", "django", "fastapi", "flask", "psycopg2", "requests", "urllib", "urllib3")
+"""The distro's automatic instrumentations, all off: they would only make spans, and tracing is off."""
 
 _lock = threading.RLock()
 _provider: otel_metrics.MeterProvider | None = None
@@ -51,7 +56,13 @@ def configure(environ: Mapping[str, str] | None = None) -> bool:
     if not (environ if environ is not None else os.environ).get(CONNECTION_STRING_SETTING):
         return False
     try:
-        configure_azure_monitor(disable_logging=True, disable_tracing=True)
+        for name, value in METRICS_ONLY.items():  # the distro reads these (its disable_* arguments are ignored)
+            os.environ.setdefault(name, value)
+        configure_azure_monitor(
+            enable_live_metrics=False,
+            enable_performance_counters=False,
+            instrumentation_options={library: {"enabled": False} for library in INSTRUMENTED_LIBRARIES},
+        )
     except Exception as error:  # metrics are never worth a failed scan
         log.warning("metrics: Azure Monitor not configured: %s", type(error).__name__)
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -214,3 +215,19 @@ def test_demo_snapshot_lists_every_metric_without_timestamps() -> None:
     assert set(snapshot["metrics"]) == {spec.name for spec in m.METRICS}
     assert snapshot["metrics"]["qscan.scanner.groups"]["points"] == [{"attributes": {}, "value": 1}]
     assert "time" not in str(snapshot)
+
+
+def test_configure_sends_metrics_only_and_leaves_an_operators_own_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(telemetry, "configure_azure_monitor", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(telemetry, "_configured", False)
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "")  # recorded, so the value configure sets is undone afterwards
+    monkeypatch.delenv("OTEL_LOGS_EXPORTER")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+    assert telemetry.configure({telemetry.CONNECTION_STRING_SETTING: "InstrumentationKey=x"}) is True
+    assert telemetry.configure({telemetry.CONNECTION_STRING_SETTING: "InstrumentationKey=x"}) is False
+    assert len(calls) == 1
+    assert calls[0]["enable_live_metrics"] is False and calls[0]["enable_performance_counters"] is False
+    assert all(not option["enabled"] for option in calls[0]["instrumentation_options"].values())
+    assert os.environ["OTEL_LOGS_EXPORTER"] == "none"
+    assert os.environ["OTEL_TRACES_EXPORTER"] == "otlp"
