@@ -156,12 +156,16 @@ def cache_looked_up(hits: int, misses: int) -> None:
 
 
 def batches_granted(grants: Iterable[Mapping[str, Any]]) -> None:
-    """The scan queue's grants being started: each image's wait in the queue, the queue's depth after them."""
+    """The scan queue's grants being started: each image's wait in the queue, batches that waited for capacity or
+    the create rate, the queue's depth after them.
+    """
     global _queue_depth
     for grant in grants:
         for waited in grant.get("waited_s") or ():
             if isinstance(waited, int | float) and waited >= 0:
                 record(m.QUEUE_WAIT, float(waited))
+        if grant.get("waited_for"):
+            add(m.QUOTA_WAITS, 1, reason=grant["waited_for"])
         pending = grant.get("pending")
         if isinstance(pending, int) and not isinstance(pending, bool) and pending >= 0:
             _queue_depth = pending

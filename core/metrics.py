@@ -23,7 +23,7 @@ SCAN_KINDS = frozenset({"deployment", "image", "rescan"})
 IMAGE_STATUSES = frozenset({"completed", "denied", "uploaded", "inventory", "cached", "failed", "timed_out", "skipped"})
 SEVERITIES = frozenset({"CRITICAL", "HIGH", "MEDIUM", "LOW"})
 CACHE_RESULTS = frozenset({"hit", "miss"})
-QUOTA_REASONS = frozenset({"aci_quota"})
+QUOTA_REASONS = frozenset({"aci_quota", "capacity", "create_rate"})
 CHANNELS = frozenset({"email", "webhook", "teams", "slack"})
 ALERT_MODES = frozenset({"scan", "digest"})
 ALERT_OUTCOMES = frozenset({"sent", "failed"})
@@ -85,8 +85,10 @@ CORES_IN_USE = MetricSpec(
     "create_scanner_group, delete_scanner_group (also the janitor's deletes)",
 )  # fmt: skip
 QUOTA_WAITS = MetricSpec(
-    "qscan.quota.waits", "counter", "{wait}", "Creates ACI refused for quota (the scan waits and creates again)",
-    "create_scanner_group", {"reason": QUOTA_REASONS},
+    "qscan.quota.waits", "counter", "{wait}",
+    "Waits for ACI's limits: creates ACI refused for quota (aci_quota); batches the queue granted only once groups or"
+    " cores were free (capacity) or the create rate allowed (create_rate)",
+    "create_scanner_group (aci_quota), wake_orchestrations (the grants it starts)", {"reason": QUOTA_REASONS},
 )  # fmt: skip
 ALERTS = MetricSpec(
     "qscan.alerts", "counter", "{message}", "Alert messages per channel: a scan's alert or a digest, sent or failed",

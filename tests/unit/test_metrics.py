@@ -183,6 +183,8 @@ def test_the_queue_reports_each_images_wait_and_the_depth_left_in_its_grants(rea
     found = points(reader)
     assert found["qscan.queue.wait"] == {(): (3, 75.0)}
     assert found["qscan.queue.depth"] == {(): 0}
+    assert found["qscan.quota.waits"] == {(("reason", "capacity"),): 1}
+    assert [g.waited_for for g in (*first.grants, *second.grants)] == [None, "capacity"]
 
 
 def test_queue_state_and_grants_of_older_shapes_still_load() -> None:
