@@ -17,9 +17,9 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerinstance import models as aci
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
-from activities import names
+from activities import names, telemetry
 from activities.activity_registry import activity_registrar, validated
-from activities.clients import ArmError, classify, container_instances, error_message, failing_fast
+from activities.clients import ArmError, ScannerQuotaError, classify, container_instances, error_message, failing_fast
 from activities.storage_clients import create_uploads_container, make_upload_sas
 from core.janitor import ScannerGroupInfo
 from core.naming import SCANNER_GROUP_NAME_PATTERN, SCANNER_GROUP_PREFIX
@@ -241,7 +241,10 @@ def create_scanner_group(settings: Settings, request: CreateScannerGroupRequest)
     except HttpResponseError as error:
         # The request carried secure values: an ARM validation message may quote them, so the original error
         # (its text, its response body) is not chained into the activity's failure details.
-        raise _scrubbed(error, scanner_secrets(settings, upload.sas_url)) from None
+        refused = _scrubbed(error, scanner_secrets(settings, upload.sas_url))
+        telemetry.create_refused(quota=isinstance(refused, ScannerQuotaError))
+        raise refused from None
+    telemetry.group_created(settings.scanner_cpu)
     return _state_of(created, request.group_name, created=True)
 
 
@@ -298,6 +301,8 @@ def delete_scanner_group(settings: Settings, group_name: str) -> bool:
         return False
     except HttpResponseError as error:
         raise classify(error) from error
+    if status in DELETE_ACCEPTED:
+        telemetry.group_deleted(settings.scanner_cpu)
     return status in DELETE_ACCEPTED
 
 

@@ -1,6 +1,7 @@
 """Alerts: one per scan, or one digest per window (ALERT_DIGEST_MINUTES), never twice for the same findings.
 
-Channels: e-mail (activities/notify_email.py), the signed webhook, Teams and Slack (activities/notify_http.py); the
+Channels: e-mail (activities/notify_email.py), the signed webhook, Teams and Slack (activities/notify_http.py), sent
+by activities/notify_channels.py; digests in activities/notify_digest.py; the
 messages are built in core/alerts.py and core/alert_cards.py; the alerts table in activities/notify_store.py.
 
 With ALERT_DIGEST_MINUTES 0 the activity sends the scan's alert on every channel at once (at most once per channel
@@ -18,29 +19,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import smtplib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import azure.durable_functions as df
-from azure.core.exceptions import ResourceModifiedError
-from azure.data.tables import TableEntity
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities import names, wallclock
+from activities import names, telemetry, wallclock
 from activities import notify_rescan as rescan
 from activities.activity_registry import activity_registrar, validated
 from activities.exceptions_store import ExceptionStore, apply_to_result, workloads_of
+from activities.notify_channels import CHANNELS, send_all
+from activities.notify_digest import flush_digests
 from activities.notify_email import NotificationError, message_id, send_email
-from activities.notify_http import IDEMPOTENCY_HEADER, send_slack, send_teams, send_webhook
+from activities.notify_http import IDEMPOTENCY_HEADER
 from activities.notify_store import (
-    HEADER_PREFIX,
     PENDING_PREFIX,
-    STATE_OPEN,
-    STATE_SENDING,
-    STATE_SENT,
     AlertStore,
     PendingEntry,
 )
@@ -66,10 +62,7 @@ from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-EMAIL_CHANNEL, WEBHOOK_CHANNEL, TEAMS_CHANNEL, SLACK_CHANNEL = "email", "webhook", "teams", "slack"
-CHANNELS = (EMAIL_CHANNEL, WEBHOOK_CHANNEL, TEAMS_CHANNEL, SLACK_CHANNEL)
 SUPPRESSED_KEY, QUEUED_KEY, EXCEPTED_KEY = "suppressed", "queued", "excepted"
-DIGEST_ID_PREFIX = "digest-"
 TableSentLedger = AlertStore  # the name the per-scan ledger had
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -110,43 +103,6 @@ def build_alert(request: NotifyRequest, threshold: Severity) -> Alert | None:
     if not attention:
         return None
     return Alert(request.instance_id, deployment_of(request.event), threshold, attention, others)
-
-
-def _channels(settings: Settings) -> list[tuple[str, Callable[..., None]]]:
-    configured = (
-        (EMAIL_CHANNEL, bool(settings.notification_email), send_email),
-        (WEBHOOK_CHANNEL, settings.notify_webhook_url is not None, send_webhook),
-        (TEAMS_CHANNEL, settings.notify_teams_url is not None, send_teams),
-        (SLACK_CHANNEL, settings.notify_slack_url is not None, send_slack),
-    )
-    return [(channel, send) for channel, on, send in configured if on]
-
-
-def _send_all(
-    settings: Settings,
-    alert: Alert,
-    sent: Callable[[str, str], bool],
-    mark: Callable[[str, str], None],
-    tls_context: ssl.SSLContext | None,
-) -> dict[str, int]:
-    """Every configured channel once per alert id; every channel is tried before a failure is raised."""
-    counts = dict.fromkeys(CHANNELS, 0)
-    failures: list[str] = []
-    for channel, send in _channels(settings):
-        if sent(alert.instance_id, channel):
-            counts[channel] = 1
-            continue
-        try:
-            send(settings, alert, tls_context=tls_context)
-        except (NotificationError, smtplib.SMTPException, OSError) as error:
-            log.warning("%s alert for %s failed: %s", channel, alert.instance_id, type(error).__name__)
-            failures.append(f"{channel}: {error if isinstance(error, NotificationError) else type(error).__name__}")
-            continue
-        mark(alert.instance_id, channel)
-        counts[channel] = 1
-    if failures:
-        raise NotificationError("; ".join(failures))
-    return counts
 
 
 @dataclass(frozen=True)
@@ -209,6 +165,7 @@ def _apply_exceptions(
         summaries[(effective.image, effective.digest, effective.report)] = summary
         if applied is not None and applied.suppressed:
             counts[EXCEPTED_KEY] += len(applied.suppressed)
+            telemetry.suppressed("exception", len(applied.suppressed))
             key = image_key(result.image, result.digest)
             store.record_excepted(request.instance_id, key, result.image, applied.view())
 
@@ -277,6 +234,7 @@ def send_notifications(
             continue
         counts[SUPPRESSED_KEY] += 1
         store.record_suppressed(instance_id, item.key, result.image, "window" if not repeated else "same findings")
+        telemetry.suppressed("window" if not repeated else "same_findings")
     if not fresh:
         return counts
     diffs = {item.result.image: views[item.result.image].diff for item in fresh if item.result.image in views}
@@ -296,7 +254,7 @@ def send_notifications(
         diffs=diffs,
         rescan=request.rescan,
     )
-    counts |= _send_all(settings, scan_alert, store.already_sent, store.mark_sent, tls_context)
+    counts |= send_all(settings, scan_alert, store.already_sent, store.mark_sent, tls_context)
     for item in fresh:
         if item.fingerprint and not item.failure:
             store.record_alerted(item.key, item.fingerprint, instance_id, item.result.image)
@@ -305,88 +263,6 @@ def send_notifications(
                 store.table, instance_id, item.key, item.result.image, diffs.get(item.result.image)
             )
     return counts
-
-
-def _digest_alert(settings: Settings, digest_id: str, entries: list[PendingEntry]) -> Alert:
-    entries = sorted(entries, key=lambda e: (e.result.image, e.row_key))
-    return Alert(
-        digest_id,
-        None,
-        Severity(settings.notify_severity_threshold),
-        [e.result for e in entries],
-        [],
-        workloads={e.result.image: tuple(e.workloads) for e in entries},
-        findings={e.result.image: e.findings for e in entries if e.findings},
-        scans=tuple(sorted({scan for e in entries for scan in e.scans})),
-        diffs={e.result.image: e.diff for e in entries if e.diff is not None},
-    )
-
-
-def _claim_new(store: AlertStore, rows: list[TableEntity]) -> str | None:
-    """Open a digest over the unclaimed entries (its id from their keys: a rerun opens the same one)."""
-    unclaimed = sorted(
-        f"{r['RowKey']} {r.get('scans', '')}"
-        for r in rows
-        if str(r["RowKey"]).startswith(PENDING_PREFIX) and not r.get("digest")
-    )
-    if not unclaimed:
-        return None
-    # The scans are part of the id: the same image and failure queued again in a later window is a new digest.
-    digest_id = DIGEST_ID_PREFIX + hashlib.sha256("\n".join(unclaimed).encode()).hexdigest()[:24]
-    store.set_header(digest_id, STATE_OPEN)
-    return digest_id
-
-
-def _send_digest(
-    settings: Settings, store: AlertStore, digest_id: str, state: str, tls_context: ssl.SSLContext | None
-) -> dict[str, int]:
-    if state == STATE_OPEN:  # claim what is waiting, then no more: what a channel got must not grow afterwards
-        for row in store.queue_rows():
-            if str(row["RowKey"]).startswith(PENDING_PREFIX) and not row.get("digest"):
-                try:
-                    store.claim(row, digest_id)
-                except ResourceModifiedError:
-                    log.info("alert digest: %s changed while claimed; it waits for the next window", row["RowKey"])
-        store.set_header(digest_id, STATE_SENDING)
-    claimed = [r for r in store.queue_rows() if r.get("digest") == digest_id]
-    entries = [PendingEntry.from_row(r) for r in claimed]
-    counts = dict.fromkeys(CHANNELS, 0)
-    if entries:
-        counts = _send_all(
-            settings,
-            _digest_alert(settings, digest_id, entries),
-            store.digest_sent,
-            store.mark_digest_sent,
-            tls_context,
-        )
-    store.set_header(digest_id, STATE_SENT)
-    for entry in entries:
-        store.delete_row(entry.row_key)
-    log.info("alert digest %s: %d image(s), sent %s", digest_id, len(entries), counts)
-    return counts
-
-
-def flush_digests(settings: Settings, store: AlertStore, *, tls_context: ssl.SSLContext | None = None) -> list[str]:
-    """Send the digest of what is waiting (finishing first any digest a crashed run left); returns the digest ids.
-
-    One run is one window: the timer runs once per ALERT_DIGEST_MINUTES. A channel that fails raises after the
-    others were tried; the digest stays `sending` and the next run sends it to the channels that still lack it.
-    """
-    done: list[str] = []
-    rows = store.queue_rows()
-    unfinished = sorted(
-        (str(r["RowKey"])[len(HEADER_PREFIX) :], str(r.get("state")))
-        for r in rows
-        if str(r["RowKey"]).startswith(HEADER_PREFIX) and r.get("state") in (STATE_OPEN, STATE_SENDING)
-    )
-    for digest_id, state in unfinished:
-        _send_digest(settings, store, digest_id, state, tls_context)
-        done.append(digest_id)
-    new = _claim_new(store, store.queue_rows() if unfinished else rows)
-    if new:
-        _send_digest(settings, store, new, STATE_OPEN, tls_context)
-        done.append(new)
-    return done
 
 
 notifications_blueprint = df.Blueprint()

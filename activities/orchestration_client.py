@@ -13,7 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities import names
+from activities import names, telemetry
 from activities.activity_registry import ACTIVITY_INPUT_NAME, validated
 
 LOG = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class WakeRequest(_Payload):
 async def wake(client: df.DurableOrchestrationClient, request: WakeRequest) -> dict[str, int]:
     """Start each runner unless it exists, raise each event unless its instance is gone; counts of each."""
     started = raised = 0
+    telemetry.batches_granted(s.input.get("grant") or {} for s in request.starts)
     for start in request.starts:
         try:
             await client.start_new(start.name, start.instance_id, start.input)

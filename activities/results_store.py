@@ -12,7 +12,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 from pydantic import ValidationError
 
-from activities import names
+from activities import names, telemetry
 from activities.activity_registry import activity_registrar, validated
 from activities.results_collect import collect_results
 from activities.storage_clients import StorageClients, clients_for, delete_container, uploads_container_of
@@ -298,6 +298,7 @@ def lookup_cache_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Activity: `CacheLookupRequest` -> `CacheLookupResponse`."""
     settings = get_settings()
     answers = lookup_cache(clients_for(settings), settings, validated(CacheLookupRequest, payload))
+    telemetry.cache_looked_up(sum(a.hit for a in answers), sum(not a.hit for a in answers))
     return CacheLookupResponse(images=answers).model_dump(mode="json")
 
 
@@ -306,6 +307,7 @@ def collect_results_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Activity: `CollectRequest` -> `ImageResults`."""
     settings = get_settings()
     results = collect_results(clients_for(settings), settings, validated(CollectRequest, payload))
+    telemetry.collected(results)
     return ImageResults(results=results).model_dump(mode="json")
 
 
@@ -315,6 +317,7 @@ def store_results_activity(payload: dict[str, Any]) -> dict[str, Any]:
     settings = get_settings()
     request = validated(StoreRequest, payload)
     deleted = store_results(clients_for(settings), settings, request)
+    telemetry.scan_stored(request)
     return {"stored": len(request.results), "uploads_deleted": deleted}
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict
 
-from activities import names
+from activities import names, telemetry
 from activities.activity_registry import activity_registrar, validated
 from activities.clients import failing_fast
 from activities.inventory_store import (
@@ -128,4 +128,5 @@ def sweep_finish_activity(payload: dict[str, Any]) -> dict[str, Any]:
 def sweep_record_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Activity: the sweep's summary -> stored in the inventory table."""
     record_sweep_run(table(get_settings()), dict(payload))
+    telemetry.sweep_recorded(dict(payload))
     return {"recorded": True}

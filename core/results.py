@@ -103,6 +103,8 @@ class StoreRequest(_Payload):
     finished_at: AwareDatetime | None = None
     results: list[ImageResult] = Field(max_length=MAX_IMAGES)
     scanner_groups: list[ScannerGroupName] = Field(default_factory=list, max_length=MAX_IMAGES)
+    rescan: bool = False
+    """The record of a scheduled rescan (`ScanInput.rescan`); sent only when true (metrics count rescans)."""
 
 
 class LatestRequest(_Payload):

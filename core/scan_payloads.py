@@ -91,8 +91,12 @@ def store_input(
     started_at: datetime,
     finished_at: datetime,
     scanner_groups: Iterable[str] = (),
+    rescan: bool = False,
 ) -> dict[str, Any]:
-    """Input of `store_results`: the scan record, its per-image results and the groups whose uploads go."""
+    """Input of `store_results`: the scan record, its per-image results and the groups whose uploads go.
+
+    `rescan` is in the input only when true, so the inputs of every other scan stay as they were (golden histories).
+    """
     request = StoreRequest(
         instance_id=instance_id,
         event=dict(target),
@@ -101,8 +105,9 @@ def store_input(
         finished_at=finished_at,
         results=results,
         scanner_groups=list(scanner_groups),
+        rescan=rescan,
     )
-    return request.model_dump(mode="json")
+    return request.model_dump(mode="json", exclude=None if rescan else {"rescan"})
 
 
 def notify_input(

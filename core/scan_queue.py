@@ -69,6 +69,8 @@ class Pending(_Model):
 
     item: QueuedImage
     requesters: tuple[str, ...]
+    since: datetime | None = None
+    """When it was first queued (None: queued again after its batch failed, or state older than this field)."""
 
 
 class Batch(_Model):
@@ -98,6 +100,7 @@ class QueueState(_Model):
 
 
 ImageState = Literal["done", "in_flight", "queued"]
+WaitCause = Literal["capacity", "create_rate"]
 
 
 class ImageAnswer(_Model):
@@ -116,6 +119,12 @@ class Grant(_Model):
     images: tuple[QueuedImage, ...]
     requesters: dict[str, tuple[str, ...]]
     deadline: datetime
+    waited_s: tuple[float, ...] = ()
+    """Seconds each image (with a known queue time) waited before this grant; for metrics only."""
+    pending: int | None = None
+    """Images left pending after this grant (the queue's depth); for metrics only."""
+    waited_for: WaitCause | None = None
+    """Set when the batch had waited: for groups or cores (granted by a release) or the create rate (by a tick)."""
 
 
 class Reply(_Model):
@@ -203,8 +212,13 @@ def batch_size(pending: int, free_groups: int, budget: Budget) -> int:
     return max(1, min(budget.max_images_per_group, per_group, pending)) if free_groups else 0
 
 
-def grant(state: QueueState, now: datetime, budget: Budget) -> tuple[QueueState, tuple[Grant, ...], datetime | None]:
-    """Grant batches from the head of the queue while the ledger allows; the new state, the grants, `retry_at`."""
+def grant(
+    state: QueueState, now: datetime, budget: Budget, waited_for: WaitCause | None = None
+) -> tuple[QueueState, tuple[Grant, ...], datetime | None]:
+    """Grant batches from the head of the queue while the ledger allows; the new state, the grants, `retry_at`.
+
+    `waited_for`: what the batches granted now had waited for (a release: capacity; a tick: the create rate).
+    """
     grants: list[Grant] = []
     while state.pending:
         when = blocked_until(state, now, budget)
@@ -227,7 +241,18 @@ def grant(state: QueueState, now: datetime, budget: Budget) -> tuple[QueueState,
             granted_at=now,
             deadline=deadline,
         )
-        grants.append(Grant(runner=runner, images=batch.images, requesters=batch.requesters, deadline=deadline))
+        waited = tuple(round((now - p.since).total_seconds(), 3) for p in taken if p.since is not None)
+        grants.append(
+            Grant(
+                runner=runner,
+                images=batch.images,
+                requesters=batch.requesters,
+                deadline=deadline,
+                waited_s=waited,
+                pending=len(rest),
+                waited_for=waited_for,
+            )
+        )
         state = state.model_copy(
             update={
                 "pending": rest,
@@ -279,7 +304,7 @@ def enqueue(state: QueueState, request: EnqueueRequest) -> tuple[QueueState, Rep
         else:
             index = next((n for n, p in enumerate(pending) if p.item.key == item.key), None)
             if index is None:
-                pending.append(Pending(item=item, requesters=(request.instance_id,)))
+                pending.append(Pending(item=item, requesters=(request.instance_id,), since=request.now))
             elif request.instance_id not in pending[index].requesters:
                 entry = pending[index]
                 pending[index] = entry.model_copy(update={"requesters": (*entry.requesters, request.instance_id)})
@@ -323,14 +348,14 @@ def release(state: QueueState, request: ReleaseRequest) -> tuple[QueueState, Rep
                 "pending": back + state.pending,
             }
         )
-    state, grants, retry_at = grant(state, request.now, request.budget)
+    state, grants, retry_at = grant(state, request.now, request.budget, "capacity")
     return state, Reply(grants=grants, retry_at=retry_at)
 
 
 def tick(state: QueueState, request: TickRequest) -> tuple[QueueState, Reply]:
     """The create rate's wait is over: grant what now fits."""
     state = prune(state, request.now).model_copy(update={"retry_at": None})
-    state, grants, retry_at = grant(state, request.now, request.budget)
+    state, grants, retry_at = grant(state, request.now, request.budget, "create_rate")
     return state, Reply(grants=grants, retry_at=retry_at)
 
 

@@ -17,6 +17,7 @@ from core.settings import SettingsError
 from devhost.demo_exceptions import ExpiryTimer, InlineExceptionsError, start_exceptions
 from devhost.demo_exports import EXPORTS_DIR, save_exports
 from devhost.demo_inventory import INVENTORY_FILE, Sweeps, export_inventory, is_sweep, sweep_summary
+from devhost.demo_metrics import METRICS_FILE, DemoMetrics
 from devhost.demo_report import (
     ORCHESTRATIONS_FILE,
     REPORTS_DIR,
@@ -117,8 +118,10 @@ def batch_recorded(batches: Sequence[Mapping[str, Any]]) -> list[tuple[str, date
     return found
 
 
-def _report(stack: DemoStack, driver: Driver, out: Path, expiry: ExpiryTimer | None = None) -> dict[str, Any]:
-    """Read the run's results from the app's store and write summary.json and orchestrations.json."""
+def _report(
+    stack: DemoStack, driver: Driver, out: Path, expiry: ExpiryTimer | None = None, metrics: DemoMetrics | None = None
+) -> dict[str, Any]:
+    """Read the run's results from the app's store and write summary.json, orchestrations.json, metrics.json."""
     listed = [i for i in driver.orchestrations() if not is_sweep(i)]
     instances = [i for i in listed if i.get("name") != SCAN_BATCH_ORCHESTRATOR]  # the deployments' scans
     batches = [i for i in listed if i.get("name") == SCAN_BATCH_ORCHESTRATOR]
@@ -139,6 +142,8 @@ def _report(stack: DemoStack, driver: Driver, out: Path, expiry: ExpiryTimer | N
     if expiry is not None and expiry.loaded:
         summary["exceptions"] = expiry.summary(stack)
     write_json(out / SUMMARY_FILE, summary)
+    if metrics is not None:
+        write_json(out / METRICS_FILE, metrics.snapshot())
     write_json(out / ORCHESTRATIONS_FILE, orchestration_details(records))
     save_reports(stack.settings, summary, out / REPORTS_DIR)
     save_exports(stack.server.base_url, summary, out / EXPORTS_DIR)
@@ -154,6 +159,7 @@ def _print_results(summary: dict[str, Any], stack: DemoStack, out: Path, failed_
     print(f"summary:        {out / SUMMARY_FILE}")
     print(f"orchestrations: {out / ORCHESTRATIONS_FILE}")
     print(f"inventory:      {out / INVENTORY_FILE} (sweeps: {summary['sweeps']})")
+    print(f"metrics:        {out / METRICS_FILE} (OpenTelemetry, in-memory reader)")
     print(f"reports:        {out / REPORTS_DIR}/*.json (copies: the URLs above end with the run)")
     print(f"exports:        {out / EXPORTS_DIR}/ (GET /api/images/{{key}}/report and /sbom; index.json)")
     print(f"e-mails:        {stack.mail_dir}/*.eml ({summary['notifications']['email']})")
@@ -171,10 +177,11 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
         echo(f"invalid scenario: {error}")
         return EXIT_BAD_INPUT
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (SUMMARY_FILE, ORCHESTRATIONS_FILE, INVENTORY_FILE):
+    for stale in (SUMMARY_FILE, ORCHESTRATIONS_FILE, INVENTORY_FILE, METRICS_FILE):
         (out / stale).unlink(missing_ok=True)
     handler, displaced = _log_to_file(out / LOG_FILE)
     deadline = Deadline(timeout_s)
+    metrics = DemoMetrics()
     echo(f"scenario {scenario_path}: {scenario.description or f'{len(scenario.deliveries)} message(s)'}")
     try:
         with running_stack(scenario, out, echo, app_spec) as stack:
@@ -197,7 +204,7 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
                 echo(f"all orchestrations finished at +{driver.virtual_elapsed()} virtual time")
             except HarnessError as error:
                 failure = error
-            summary = _report(stack, driver, out, expiry)
+            summary = _report(stack, driver, out, expiry, metrics)
             driver.close()
             _print_results(summary, stack, out, driver.deliveries.failed)
             if failure is not None:
@@ -213,6 +220,7 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
         return EXIT_HARNESS_ERROR
     finally:
         wallclock.use(None)
+        metrics.close()
         root = logging.getLogger()
         root.removeHandler(handler)
         handler.close()

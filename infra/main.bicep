@@ -242,6 +242,16 @@ module monitoring 'app/monitoring.bicep' = {
   }
 }
 
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  scope: appResourceGroup
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
 module identities 'app/identities.bicep' = {
   name: 'identities'
   scope: appResourceGroup
@@ -504,4 +514,5 @@ output SERVICE_API_NAME string = functionApp.outputs.functionAppName
 output SERVICE_API_URI string = 'https://${functionApp.outputs.defaultHostName}'
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.keyVaultName
 output EVENTHUB_NAMESPACE string = eventHub.outputs.namespaceName
+output AZURE_WORKBOOK_ID string = workbook.outputs.workbookId
 output SCANNER_IDENTITY_CLIENT_ID string = identities.outputs.scannerIdentityClientId

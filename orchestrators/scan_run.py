@@ -363,10 +363,10 @@ class ScanRun:
             started_at=self.started_at,
             finished_at=self.now(),
             scanner_groups=[g.name for g in self.groups] + self.replaced,
+            rescan=self.request.rescan,
         )
-        alert = self.notify_payload(target, results)
         store = call(self.context, activity.STORE_RESULTS, record)
-        notify = call(self.context, activity.SEND_NOTIFICATIONS, alert)
+        notify = call(self.context, activity.SEND_NOTIFICATIONS, self.notify_payload(target, results))
         deletes = [call(self.context, activity.DELETE_SCANNER_GROUP, {"group_name": g.name}) for g in self.groups]
         tasks = {"store": store, "notify": notify} | {
             f"delete {g.name}": t for g, t in zip(self.groups, deletes, strict=False)

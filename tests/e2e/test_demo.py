@@ -214,3 +214,46 @@ def test_inventory_json_is_every_page_of_the_inventory_api(
     assert backfilled["location"] == "northeurope" and backfilled["eventTime"] is None
     assert backfilled["images"][0]["latestResult"]["status"] == "completed"
     assert by_name["nightly-etl"]["images"][0]["latestResult"]["status"] == "timed_out"
+
+
+def test_metrics_json_counts_what_the_run_did(
+    summary: dict[str, Any], demo_run: tuple[subprocess.CompletedProcess[str], Path, float]
+) -> None:
+    """OUT/metrics.json (issue 12 item 6): the in-memory reader's view of the same run, low-cardinality labels only."""
+    document = json.loads((demo_run[1] / "metrics.json").read_text())
+    assert document["meter"] == "qscan" and document["temporality"] == "cumulative"
+    metrics = {name: metric["points"] for name, metric in document["metrics"].items()}
+    for name, points in metrics.items():
+        for point in points:
+            assert all(len(value) <= 16 and "/" not in value for value in point["attributes"].values()), name
+
+    def value(name: str, **attributes: str) -> Any:
+        found = [p for p in metrics[name] if p["attributes"] == attributes]
+        return (found[0].get("value", found[0].get("count")) if found else 0) or 0
+
+    assert (
+        value("qscan.scans", outcome="completed", kind="deployment")
+        + value("qscan.scans", outcome="failed", kind="deployment")
+        + value("qscan.scans", outcome="partial", kind="deployment")
+        == EVENT_DEPLOYMENTS
+    )
+    assert value("qscan.scans", outcome="completed", kind="image") == SWEEP_SCANS
+    assert sum(p["count"] for p in metrics["qscan.scan.duration"]) == DEPLOYMENTS
+    statuses = list(EXPECTED_STATUS.values())
+    assert {p["attributes"]["status"]: p["value"] for p in metrics["qscan.images"]} == {
+        status: statuses.count(status) for status in set(statuses)
+    }
+    scanned = [entry for entry in summary["images"] if entry["status"] != "cached"]
+    for severity in ("CRITICAL", "HIGH", "MEDIUM", "LOW"):
+        expected = sum(entry["vulnerabilities"][severity] for entry in scanned)
+        assert value("qscan.findings", severity=severity) == expected, severity
+    assert value("qscan.cache.lookups", result="hit") == 2  # redis seeded, httpd redeployed
+    assert value("qscan.scanner.groups") == SCANNER_GROUPS
+    assert value("qscan.scanner.cores") == 0  # every group deleted
+    assert value("qscan.scanner.group_seconds") > 0
+    assert sum(p["count"] for p in metrics["qscan.queue.wait"]) == len(EXPECTED_STATUS)
+    assert value("qscan.queue.depth") == 0
+    for channel in ("email", "webhook"):
+        assert value("qscan.alerts", channel=channel, mode="scan", outcome="sent") == summary["notifications"][channel]
+    assert value("qscan.sweeps", trigger="api") == summary["sweeps"]["runs"]
+    assert value("qscan.sweep.scans", trigger="api") == SWEEP_SCANS

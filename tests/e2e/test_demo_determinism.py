@@ -2,7 +2,7 @@
 
 The scenario is a generated wave (benchmarks.waves): 14 deployments arriving over 4 minutes (`at_s`), popular base
 images shared between them, one scan that hangs and one that fails. It runs three times through `python -m
-devhost.demo`; everything but the run's own addresses and wall-clock start must be equal.
+devhost.demo`; everything but the run's own addresses and wall-clock start must be equal, metrics.json included.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def _comparable(out: Path) -> dict[str, Any]:
     orchestrations = json.loads((out / "orchestrations.json").read_text())
     for item in orchestrations:
         item.pop("finished_at", None)
-    return {"summary": summary, "orchestrations": orchestrations}
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {"summary": summary, "orchestrations": orchestrations, "metrics": metrics}
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +73,4 @@ def test_every_run_gives_the_same_summary_and_the_same_holders(runs: list[dict[s
     for later in runs[1:]:
         assert later["summary"] == runs[0]["summary"]
         assert later["orchestrations"] == runs[0]["orchestrations"]
+        assert later["metrics"] == runs[0]["metrics"]
