@@ -47,6 +47,8 @@ class StartRescansRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rescans: list[DueRescan] = Field(default_factory=list, max_length=MAX_STARTS)
+    limit: int = Field(default=MAX_STARTS, ge=0)
+    """New instances to start at most; the other due images are deferred to the next run."""
 
 
 def _rules(settings: Settings) -> ExclusionRules:
@@ -90,20 +92,25 @@ def _runtime(status: Any) -> str | None:
 async def start_rescans(
     client: df.DurableOrchestrationClient, settings: Settings, request: StartRescansRequest
 ) -> dict[str, int]:
-    """Start each rescan whose instance does not exist yet (or failed); counts of started and already there."""
+    """Start each rescan whose instance does not exist yet (or failed), at most `limit`; counts of started, already
+    there, and deferred (over the limit).
+    """
     options = rescan_options(settings)
-    started = already = 0
+    started = already = deferred = 0
     for rescan in request.rescans:
         runtime = _runtime(await client.get_status(rescan.instance_id))
         if runtime is not None and runtime not in RESTARTABLE:
             already += 1
             continue
+        if started >= request.limit:
+            deferred += 1
+            continue
         data = scan_input_for_image(rescan.image, options, rescan=True)
         await client.start_new(ORCHESTRATOR_SCAN_DEPLOYMENT_V2, rescan.instance_id, data)
         started += 1
-    if started:
-        logger.info("rescans started: %d (%d already there)", started, already)
-    return {"started": started, "already": already}
+    if started or deferred:
+        logger.info("rescans started: %d (%d already there, %d for the next run)", started, already, deferred)
+    return {"started": started, "already": already, "deferred": deferred}
 
 
 rescan_blueprint = df.Blueprint()
@@ -120,5 +127,5 @@ def rescan_select_activity(payload: dict[str, Any]) -> dict[str, Any]:
 @rescan_blueprint.activity_trigger(input_name=ACTIVITY_INPUT_NAME, activity=names.START_RESCANS)  # type: ignore[untyped-decorator]
 @rescan_blueprint.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
 async def start_rescans_activity(payload: Any, client: df.DurableOrchestrationClient) -> dict[str, int]:
-    """Activity: `StartRescansRequest` -> {"started": n, "already": m} (see `start_rescans`)."""
+    """Activity: `StartRescansRequest` -> {"started": n, "already": m, "deferred": k} (see `start_rescans`)."""
     return await start_rescans(client, get_settings(), validated(StartRescansRequest, payload))

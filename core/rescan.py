@@ -32,8 +32,10 @@ RESCAN_PAGE_SIZE = 250
 """Distinct images examined per page (one `rescan_select`, one `start_rescans`: 4 activities, ~8 history events)."""
 PAGES_PER_EXECUTION = 10
 """Pages per execution before the orchestration continues as new (history of ~80 events at most)."""
-MAX_RESCANS_PER_RUN = 5000
-"""Rescans one run starts at most; the rest are due again at the next run (a large estate's backlog is spread)."""
+MAX_RESCANS_PER_RUN = 1000
+"""Rescans one run starts at most (about what ACI's default create rate scans in one to two hours at two images a
+group); the due images after them are started by the next runs, an hour apart (a large backlog is spread, and the
+scan queue's low class stays short)."""
 
 
 class LatestSeen(BaseModel):
@@ -118,4 +120,6 @@ class RescanState(BaseModel):
     started: int = 0
     already: int = 0
     """Due images whose rescan instance already existed (started by an earlier run, still running or done)."""
+    deferred: int = 0
+    """Due images left for the next run (MAX_RESCANS_PER_RUN reached)."""
     executions: int = Field(default=1, ge=1)

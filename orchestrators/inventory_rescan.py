@@ -42,15 +42,17 @@ def inventory_rescan(context: df.DurableOrchestrationContext) -> Generator[Any, 
         page = checked(names.RESCAN_SELECT, (yield call(context, names.RESCAN_SELECT, request)))
         state.pages += 1
         state.checked += int(page["checked"])
-        due = list(page["due"])[: max(0, MAX_RESCANS_PER_RUN - state.due)]
+        due = list(page["due"])
         state.due += len(due)
         if due:
-            started = checked(names.START_RESCANS, (yield call(context, names.START_RESCANS, {"rescans": due})))
+            request = {"rescans": due, "limit": MAX_RESCANS_PER_RUN - state.started}
+            started = checked(names.START_RESCANS, (yield call(context, names.START_RESCANS, request)))
             state.started += int(started["started"])
             state.already += int(started["already"])
+            state.deferred += int(started.get("deferred", 0))
         state.after = page.get("after")
-        if not state.after or state.due >= MAX_RESCANS_PER_RUN:
-            state.after = None
+        if not state.after or state.started >= MAX_RESCANS_PER_RUN:
+            state.after = None  # the images after it are looked at by the next run
             break
     if state.after:
         state.executions += 1

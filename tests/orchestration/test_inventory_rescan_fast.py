@@ -30,7 +30,7 @@ def rescan_run(pages: list[dict[str, Any]], state: dict[str, Any] | None = None)
 
     run = ScriptedRun(ORCHESTRATOR_INVENTORY_RESCAN, state or {"trigger": "schedule"}, instance_id=RESCAN_INSTANCE_ID)
     run.on_activity(names.RESCAN_SELECT, select)
-    run.on_activity(names.START_RESCANS, lambda p: {"started": len(p["rescans"]) - 1, "already": 1})
+    run.on_activity(names.START_RESCANS, lambda p: {"started": len(p["rescans"]) - 1, "already": 1, "deferred": 0})
     return run, cursors
 
 

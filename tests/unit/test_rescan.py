@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
+from activities.rescan_activities import StartRescansRequest, start_rescans
 from core.exclusions import parse_exclusions
 from core.rescan import (
     SCHEDULED_RESCAN_PREFIX,
+    DueRescan,
     LatestSeen,
     deployed_images,
     due_rescans,
     page_after,
     scheduled_rescan_instance_id,
 )
+from core.settings import load_settings
 from core.workloads import Workload, WorkloadImage
+from tests.unit.test_settings import MINIMAL
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 SUB = "0b7d5e2a-9c41-4f0e-8a3b-6d2f1e0c9b8a"
@@ -69,3 +76,38 @@ def test_pages_follow_the_sorted_images_with_a_cursor() -> None:
     assert page_after(images, "i03", 2) == (["i04"], None)
     assert page_after(images, "i02", 2) == (["i03", "i04"], None)
     assert page_after([], None, 2) == ([], None)
+
+
+# ---- start_rescans: once per instance id, failed ones again, at most `limit` --------------------------------------
+
+
+class FakeClient:
+    """A hand-written durable client: instances by id with their runtime status."""
+
+    def __init__(self, statuses: dict[str, str]) -> None:
+        self.statuses = statuses
+        self.started: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def get_status(self, instance_id: str) -> object:
+        runtime = self.statuses.get(instance_id)
+        return SimpleNamespace(runtime_status=None if runtime is None else SimpleNamespace(value=runtime))
+
+    async def start_new(self, name: str, instance_id: str, data: dict[str, Any]) -> str:
+        self.started.append((name, instance_id, data))
+        self.statuses[instance_id] = "Pending"
+        return instance_id
+
+
+def test_start_rescans_starts_each_instance_once_restarts_failed_ones_and_defers_over_the_limit() -> None:
+    settings = load_settings({**MINIMAL, "RESCAN_INTERVAL_HOURS": "12", "SCAN_CACHE_HOURS": "48"})
+    due = [DueRescan(image=i, instance_id=scheduled_rescan_instance_id(i, "s")) for i in (NGINX, REDIS, ADMIN, "x:1")]
+    client = FakeClient({due[0].instance_id: "Running", due[1].instance_id: "Failed"})
+    request = StartRescansRequest(rescans=due, limit=2)
+    counts = asyncio.run(start_rescans(client, settings, request))  # type: ignore[arg-type]
+    assert counts == {"started": 2, "already": 1, "deferred": 1}
+    assert [s[1] for s in client.started] == [due[1].instance_id, due[2].instance_id]
+    name, _, data = client.started[0]
+    assert name == "scan_deployment_v2" and data["rescan"] is True and data["force"] is False
+    assert data["options"]["scan_cache_hours"] == 12  # a cached result counts only when fresher than the interval
+    again = asyncio.run(start_rescans(client, settings, request))  # type: ignore[arg-type]
+    assert again == {"started": 1, "already": 3, "deferred": 0}  # a redelivered activity starts only what is left
