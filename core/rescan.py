@@ -32,10 +32,11 @@ RESCAN_PAGE_SIZE = 250
 """Distinct images examined per page (one `rescan_select`, one `start_rescans`: 4 activities, ~8 history events)."""
 PAGES_PER_EXECUTION = 10
 """Pages per execution before the orchestration continues as new (history of ~80 events at most)."""
-MAX_RESCANS_PER_RUN = 1000
-"""Rescans one run starts at most (about what ACI's default create rate scans in one to two hours at two images a
-group); the due images after them are started by the next runs, an hour apart (a large backlog is spread, and the
-scan queue's low class stays short)."""
+MAX_RESCANS_PER_RUN = 500
+"""Rescans one run starts at most: about what the default budget scans in an hour (ACI's 300 creates an hour, two
+images a group, one group kept for deployments; docs/performance.md "Rescans"). The due images after them are
+started by the next hourly runs, so the scan queue's low class (the entity's state) stays short and no rescan waits
+anywhere near SCAN_QUEUE_MAX_HOURS."""
 
 
 class LatestSeen(BaseModel):
