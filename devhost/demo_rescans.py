@@ -2,18 +2,21 @@
 summary.json's `rescans` block.
 
 Devhost runs no timer on its own. The demo fires `rescan_timer` at the points where it moves the run on (before each
-message, after each sweep has applied its pages, and once at the end) whenever the virtual clock has passed one or
-more hourly ticks (`start + k * 3600 s`) since the timer last ran: once however many ticks passed, as the Functions
-host runs a timer that missed occurrences once, past due. Between those points nothing is lost that a scenario can
-see: a rescan is started by the first firing after its image became due (RESCAN_INTERVAL_HOURS after its latest
-result), and a run that finds nothing due starts nothing. The rescans then run like any scan (low priority in the
-scan queue); the timer's own orchestration (`rescan-inventory`) is left out of the counts like the sweep's.
+message and after each sweep has applied its pages) whenever the virtual clock has passed one or more hourly ticks
+(`start + k * 3600 s`) since the timer last ran: once however many ticks passed, as the Functions host runs a timer
+that missed occurrences once, past due. At the end it fires once more (unless it just ran), so whatever is due when
+the scenario's timeline ends is rescanned, as the next hourly run would; the rescans it starts run to their end.
+Between those points nothing is lost that a scenario can see: a rescan is started by the first firing after its
+image became due (RESCAN_INTERVAL_HOURS after its latest result), and a run that finds nothing due starts nothing.
+The rescans then run like any scan (low priority in the scan queue); the timer's own orchestration
+(`rescan-inventory`) is left out of the counts like the sweep's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core.rescan import RESCAN_INSTANCE_ID, SCHEDULED_RESCAN_PREFIX
@@ -33,31 +36,33 @@ class RescanTimer:
     driver: Driver
     runs: int = 0
     _tick: int = 0
+    _fired_at: datetime | None = None
 
     def _current_tick(self) -> int:
         elapsed = (self.driver.stack.clock.now() - self.driver.started).total_seconds()
         return int(elapsed // TIMER_PERIOD_S)
 
     def due(self) -> None:
-        """Fire the timer once if the clock passed a tick since it last ran; the work already due now runs first
-        (a sweep started at this moment applies its pages before the timer looks at the inventory).
+        """Fire the timer once if the clock passed a tick since it last ran."""
+        if self._current_tick() > self._tick:
+            self._fire("past due")
+
+    def _fire(self, why: str) -> None:
+        """Run the work already due now first (a sweep started at this moment applies its pages before the timer
+        looks at the inventory), then the timer function.
         """
-        tick = self._current_tick()
-        if tick <= self._tick:
-            return
         now = self.driver.stack.clock.now()
         self.driver.run_until(
             now, f"running the orchestrations up to the rescan timer at +{self.driver.virtual_elapsed()}"
         )
-        self._tick = tick
+        self._tick, self._fired_at = self._current_tick(), now
         self.runs += 1
-        self.driver.run_timer(RESCAN_TIMER_FUNCTION, f"past due at +{self.driver.virtual_elapsed()}", "rescan timer")
+        self.driver.run_timer(RESCAN_TIMER_FUNCTION, f"{why} at +{self.driver.virtual_elapsed()}", "rescan timer")
 
     def run_out(self) -> None:
-        """At the end: a last firing if a tick passed, and the rescans it starts run to their end."""
-        before = self.runs
-        self.due()
-        if self.runs > before:
+        """At the end: one more firing (unless it just ran), and the rescans it starts run to their end."""
+        if self._fired_at != self.driver.stack.clock.now():
+            self._fire("at the end")
             self.driver.finish()
 
 
