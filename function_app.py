@@ -8,12 +8,14 @@ from activities.inventory_events import inventory_events_blueprint
 from activities.notifications import notifications_blueprint
 from activities.orchestration_client import orchestration_client_blueprint
 from activities.registry import registry_blueprint
+from activities.rescan_activities import rescan_blueprint
 from activities.results_store import results_blueprint
 from activities.sweep_activities import sweep_blueprint
 from entities.aci_quota import bp as aci_quota_bp
 from entities.image_lease import bp as image_lease_bp
 from entities.scan_queue import bp as scan_queue_bp
 from orchestrators.inventory_events import bp as inventory_events_bp
+from orchestrators.inventory_rescan import bp as inventory_rescan_bp
 from orchestrators.inventory_sweep import bp as inventory_sweep_bp
 from orchestrators.scan_batch import bp as scan_batch_bp
 from orchestrators.scan_deployment import bp as scan_deployment_bp
@@ -25,6 +27,7 @@ from starters.exports_api import bp as exports_api_bp
 from starters.http_api import bp as http_api_bp
 from starters.inventory_api import bp as inventory_api_bp
 from starters.janitor import bp as janitor_bp
+from starters.rescan import bp as rescan_bp
 from starters.sweep import bp as sweep_bp
 from starters.upload_events import bp as upload_events_bp
 
@@ -54,3 +57,6 @@ app.register_functions(sweep_blueprint)
 app.register_functions(sweep_bp)
 app.register_functions(inventory_api_bp)
 app.register_functions(exceptions_api_bp)
+app.register_functions(inventory_rescan_bp)
+app.register_functions(rescan_blueprint)
+app.register_functions(rescan_bp)

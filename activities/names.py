@@ -22,6 +22,9 @@ SWEEP_PAGE = "sweep_page"
 SWEEP_FINISH = "sweep_finish"
 SWEEP_RECORD = "sweep_record"
 APPLY_INVENTORY_EVENTS = "apply_inventory_events"
+# Rescans of deployed images (activities/rescan_activities.py)
+RESCAN_SELECT = "rescan_select"
+START_RESCANS = "start_rescans"
 
 ACI_QUOTA_ERROR_MARKER = "aci-quota-reached"
 """Starts the message of a create that ACI refused for quota (code ContainerGroupQuotaReached, status 400 or 409):

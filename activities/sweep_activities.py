@@ -5,7 +5,7 @@ removed with the images to scan, and the run's record (orchestrators/inventory_s
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import azure.durable_functions as df
@@ -72,13 +72,15 @@ def sweep_page(settings: Settings, request: SweepPageRequest) -> dict[str, Any]:
 
 
 def needs_scan(settings: Settings, image: str, now: datetime) -> bool:
-    """No stored result for the image, or none newer than SCAN_CACHE_HOURS (when the cache is on)."""
+    """No stored result for the image: a sweep scans what was never scanned (a backfill, at normal priority).
+
+    An image with a result, however old, is the rescans' (core/rescan.py): a low-priority scan once its result is
+    older than RESCAN_INTERVAL_HOURS, which alerts only on change; a sweep scanning it too would queue it ahead of
+    them at normal priority and alert on every repetition.
+    """
     entity = _get_entity(clients_for(settings).table(settings.cache_table), image_key(image), LATEST_RESULT_ROW)
     result = _result_of(entity) if entity else None
-    if result is None or result.scanned_at is None:
-        return True
-    hours = settings.scan_cache_hours
-    return hours > 0 and result.scanned_at < now - timedelta(hours=hours)
+    return result is None or result.scanned_at is None
 
 
 def sweep_finish(settings: Settings, request: SweepFinishRequest) -> dict[str, Any]:

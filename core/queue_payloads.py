@@ -62,14 +62,16 @@ def queued_image(item: ImageToCheck) -> QueuedImage:
 
 
 def enqueue_input(
-    instance_id: str, items: list[ImageToCheck], now: datetime, options: ScanOptions, *, force: bool
+    instance_id: str, items: list[ImageToCheck], now: datetime, options: ScanOptions, *, force: bool, low: bool = False
 ) -> dict[str, Any]:
+    """Input of `enqueue`; `low` (a scheduled rescan) only when set, so other scans ask exactly as before."""
     return {
         "instance_id": instance_id,
         "now": now.isoformat(),
         "images": [queued_image(item).model_dump(mode="json") for item in items],
         "budget": budget_of(options).model_dump(mode="json"),
         "force": force,
+        **({"low": True} if low else {}),
     }
 
 

@@ -12,15 +12,16 @@ scheduled transitions. Rules:
   Entities cannot wake orchestrations, so every reply lists the batches it granted; the caller starts them. When
   only the create rate blocks, the reply names `retry_at` (once: the first caller that meets it) and that caller
   waits a durable timer until then and calls `tick`.
-- A finished image is remembered for `DONE_MEMORY_S`, so a late request for it reads the stored result instead
-  of queueing it again.
+- A finished image is remembered for `DONE_MEMORY_S`: a late request reads the stored result, no second scan.
+- Two classes: normal (deployment, manual, sweep scans) and low (`low=True`: scheduled rescans). A low batch only
+  when no normal image is pending, within `reserved_budget` (core/queue_capacity.py); a normal request promotes a
+  low pending image; FIFO within each class (docs/architecture.md, "Two classes").
 Ties are broken by arrival order (the order of operations the entity receives), so the same inputs always make
 the same batches.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -28,32 +29,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.naming import batch_instance_id
-from core.options import ACI_CREATES_PER_5_MINUTES, ACI_CREATES_PER_HOUR, ACI_STANDARD_CORES
+from core.queue_capacity import HOUR, Budget, batch_size, reserved_budget
+from core.queue_capacity import blocked_until as capacity_blocked_until
 
-FIVE_MINUTES = timedelta(minutes=5)
-HOUR = timedelta(hours=1)
+__all__ = ["Budget", "batch_size"]
+
 DONE_MEMORY_S = 3600
 """How long the queue remembers a finished image (a later request reads the stored result, no second scan)."""
 BATCH_GRACE_S = 900
 """A batch whose runner never released it frees its capacity this long after its scan deadline (a crashed runner
 never blocks the queue forever); also the grace a waiter adds to its holder's deadline."""
-_CORES_EPSILON = 1e-9
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Budget(_Model):
-    """The capacity the queue may use (the app's settings under ACI's defaults) and the scan's time limits."""
-
-    max_groups: int = Field(ge=1)
-    max_cores: float = Field(default=ACI_STANDARD_CORES, gt=0)
-    scanner_cpu: float = Field(default=1.0, gt=0)
-    max_creates_per_5_minutes: int = Field(default=ACI_CREATES_PER_5_MINUTES, ge=1)
-    max_creates_per_hour: int = Field(default=ACI_CREATES_PER_HOUR, ge=1)
-    max_images_per_group: int = Field(default=2, ge=1)
-    scan_timeout_s: int = Field(default=1800, ge=1)
 
 
 class QueuedImage(_Model):
@@ -71,6 +60,8 @@ class Pending(_Model):
     requesters: tuple[str, ...]
     since: datetime | None = None
     """When it was first queued (None: queued again after its batch failed, or state older than this field)."""
+    low: bool = False
+    """Only rescans asked for it: granted when no normal image is pending (absent in older states: normal)."""
 
 
 class Batch(_Model):
@@ -86,6 +77,8 @@ class Batch(_Model):
     cores: float
     granted_at: datetime
     deadline: datetime
+    low: tuple[str, ...] = ()
+    """Keys granted at low priority that only rescans asked for (a released batch puts them back in the low class)."""
 
 
 class QueueState(_Model):
@@ -143,6 +136,8 @@ class EnqueueRequest(_Model):
     budget: Budget
     force: bool = False
     """A manual scan: an image finished recently is scanned again (one in flight is still shared)."""
+    low: bool = False
+    """A scheduled rescan: its new images wait in the low class (granted only when no normal image is pending)."""
 
 
 class FinishRequest(_Model):
@@ -187,29 +182,15 @@ def prune(state: QueueState, now: datetime) -> QueueState:
 
 
 def blocked_until(state: QueueState, now: datetime, budget: Budget) -> datetime | None:
-    """None when one more group fits now; else when the create rate allows one (groups/cores free on release:
-    `datetime.max`-like far future is never returned, a release grants).
-    """
-    if len(state.batches) + 1 > budget.max_groups:
-        return None
-    if sum(b.cores for b in state.batches.values()) + budget.scanner_cpu > budget.max_cores + _CORES_EPSILON:
-        return None
-    hour = sorted(state.creates)
-    recent = [t for t in hour if now - t < FIVE_MINUTES]
-    waits: list[datetime] = []
-    if len(hour) + 1 > budget.max_creates_per_hour:
-        waits.append(hour[len(hour) - budget.max_creates_per_hour] + HOUR)
-    if len(recent) + 1 > budget.max_creates_per_5_minutes:
-        waits.append(recent[len(recent) - budget.max_creates_per_5_minutes] + FIVE_MINUTES)
-    return max(waits) if waits else now
+    """None when one more group does not fit (a release grants); else when the create rate allows one."""
+    cores = sum(b.cores for b in state.batches.values())
+    return capacity_blocked_until(len(state.batches), cores, state.creates, now, budget)
 
 
-def batch_size(pending: int, free_groups: int, budget: Budget) -> int:
-    """Images for the next batch: spread the queue over the groups the budget allows (ceil(pending / groups)),
-    at most `max_images_per_group`: a long queue fills groups (fewer creates), a short one runs in parallel.
-    """
-    per_group = math.ceil(pending / max(1, budget.max_groups))
-    return max(1, min(budget.max_images_per_group, per_group, pending)) if free_groups else 0
+def next_class(state: QueueState) -> tuple[tuple[Pending, ...], bool]:
+    """The pending entries the next batch takes from, in order: the normal class, or the low one when it is empty."""
+    normal = tuple(p for p in state.pending if not p.low)
+    return (normal, False) if normal else (tuple(p for p in state.pending if p.low), True)
 
 
 def grant(
@@ -221,15 +202,19 @@ def grant(
     """
     grants: list[Grant] = []
     while state.pending:
-        when = blocked_until(state, now, budget)
+        queue, low = next_class(state)
+        limit = reserved_budget(budget) if low else budget
+        when = blocked_until(state, now, limit)
         if when is None:
             return state, tuple(grants), None
         if when > now:
-            if state.retry_at is not None and now < state.retry_at:
-                return state, tuple(grants), None  # someone already waits for that moment
+            if state.retry_at is not None and now < state.retry_at and state.retry_at <= when:
+                return state, tuple(grants), None  # someone already waits for that moment (or an earlier one)
             return state.model_copy(update={"retry_at": when}), tuple(grants), when
-        size = batch_size(len(state.pending), budget.max_groups - len(state.batches), budget)
-        taken, rest = state.pending[:size], state.pending[size:]
+        size = batch_size(len(queue), budget.max_groups - len(state.batches), budget)
+        taken = queue[:size]
+        keys = {p.item.key for p in taken}
+        rest = tuple(p for p in state.pending if p.item.key not in keys)
         head = taken[0]
         runner = batch_instance_id(state.sequence + 1, head.item.key, head.requesters[0] if head.requesters else "")
         deadline = now + timedelta(seconds=budget.scan_timeout_s + BATCH_GRACE_S // 3)
@@ -240,6 +225,7 @@ def grant(
             cores=budget.scanner_cpu,
             granted_at=now,
             deadline=deadline,
+            low=tuple(p.item.key for p in taken) if low else (),
         )
         waited = tuple(round((now - p.since).total_seconds(), 3) for p in taken if p.since is not None)
         grants.append(
@@ -297,14 +283,25 @@ def enqueue(state: QueueState, request: EnqueueRequest) -> tuple[QueueState, Rep
             asked = batch.requesters.get(item.key, ())
             if request.instance_id not in asked:
                 requesters = {**batch.requesters, item.key: (*asked, request.instance_id)}
-                batches[batch.runner] = batch.model_copy(update={"requesters": requesters})
+                low_keys = batch.low if request.low else tuple(k for k in batch.low if k != item.key)
+                batches[batch.runner] = batch.model_copy(update={"requesters": requesters, "low": low_keys})
                 state = state.model_copy(update={"batches": batches})
         elif where == "done" and not request.force:
             continue
         else:
             index = next((n for n, p in enumerate(pending) if p.item.key == item.key), None)
             if index is None:
-                pending.append(Pending(item=item, requesters=(request.instance_id,), since=request.now))
+                pending.append(
+                    Pending(item=item, requesters=(request.instance_id,), since=request.now, low=request.low)
+                )
+            elif pending[index].low and not request.low:  # promoted: to the tail of the normal class
+                entry = pending.pop(index)
+                asked = (
+                    entry.requesters
+                    if request.instance_id in entry.requesters
+                    else (*entry.requesters, request.instance_id)
+                )
+                pending.append(entry.model_copy(update={"requesters": asked, "low": False}))
             elif request.instance_id not in pending[index].requesters:
                 entry = pending[index]
                 pending[index] = entry.model_copy(update={"requesters": (*entry.requesters, request.instance_id)})
@@ -324,6 +321,7 @@ def finish_image(state: QueueState, request: FinishRequest) -> tuple[QueueState,
         update={
             "images": tuple(i for i in batch.images if i.key != request.key),
             "requesters": {k: v for k, v in batch.requesters.items() if k != request.key},
+            "low": tuple(k for k in batch.low if k != request.key),
         }
     )
     state = state.model_copy(
@@ -341,7 +339,9 @@ def release(state: QueueState, request: ReleaseRequest) -> tuple[QueueState, Rep
     state = prune(state, request.now)
     batch = state.batches.get(request.runner)
     if batch is not None:
-        back = tuple(Pending(item=i, requesters=batch.requesters.get(i.key, ())) for i in batch.images)
+        back = tuple(
+            Pending(item=i, requesters=batch.requesters.get(i.key, ()), low=i.key in batch.low) for i in batch.images
+        )
         state = state.model_copy(
             update={
                 "batches": {k: v for k, v in state.batches.items() if k != request.runner},

@@ -81,6 +81,8 @@ ALLOWED_SCAN_TYPES = ("os", "sca", "secret", "malware", "fileinsight", "complian
 EVALUATE_POLICY_MODE = "evaluate-policy"
 DEFAULT_JANITOR_SCHEDULE = "0 */10 * * * *"
 DEFAULT_SWEEP_SCHEDULE = "0 30 */6 * * *"
+DEFAULT_RESCAN_SCHEDULE = "0 45 * * * *"  # hourly: the rescan timer (docs/operations.md "Rescans")
+DEFAULT_RESCAN_INTERVAL_HOURS = 24
 DEFAULT_EXCEPTIONS_SCHEDULE = "0 5 * * * *"  # hourly: the exceptions expiry timer
 ACI_CONTAINER_GROUP_QUOTA = 100
 ACI_MAX_CORES_SETTING = 400
@@ -209,6 +211,9 @@ class Settings(NotificationSettings):
     sweep_schedule: Ncrontab = DEFAULT_SWEEP_SCHEDULE
     inventory_table: TableName = "inventory"
     inventory_tombstone_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Rescans of deployed images (core/rescan.py): their age, and the timer that looks for due ones
+    rescan_interval_hours: int = Field(default=DEFAULT_RESCAN_INTERVAL_HOURS, ge=1, le=24 * 30)
+    rescan_schedule: Ncrontab = DEFAULT_RESCAN_SCHEDULE
     # Exceptions (core/exceptions_doc.py): how far ahead an expiry may lie; the expiry timer's schedule
     exception_max_days: int = Field(default=180, ge=1, le=3660)
     exceptions_audit_table: TableName = "exceptionsaudit"

@@ -16,6 +16,7 @@ from core.settings import (
     DEFAULT_EVENTHUB_CONNECTION,
     DEFAULT_EXCEPTIONS_SCHEDULE,
     DEFAULT_JANITOR_SCHEDULE,
+    DEFAULT_RESCAN_SCHEDULE,
     DEFAULT_SWEEP_SCHEDULE,
     SettingsError,
 )
@@ -87,15 +88,16 @@ def load_digest_binding(environ: Mapping[str, str] | None = None) -> DigestBindi
 
 
 class SweepBinding(BaseModel):
-    """The inventory sweep timer's schedule, the same variable as in Settings."""
+    """The inventory sweep's and the rescan timer's schedules, the same variables as in Settings."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     sweep_schedule: Ncrontab = DEFAULT_SWEEP_SCHEDULE
+    rescan_schedule: Ncrontab = DEFAULT_RESCAN_SCHEDULE
 
 
 def load_sweep_binding(environ: Mapping[str, str] | None = None) -> SweepBinding:
-    """SWEEP_SCHEDULE, read when the app is indexed for the same reason as `load_event_hub_binding`."""
+    """SWEEP_SCHEDULE and RESCAN_SCHEDULE, read when the app is indexed (as `load_event_hub_binding`)."""
     return _load_binding(SweepBinding, environ)
 
 

@@ -33,6 +33,7 @@ from devhost.demo_report import (
     summary_line,
     write_json,
 )
+from devhost.demo_rescans import RescanTimer, chain, is_rescan_run, rescans_started
 from devhost.demo_run import Deadline, Driver, HarnessError, seed_cache
 from devhost.demo_scenario import ScenarioError, load_demo_scenario
 from devhost.demo_scheduling import NOT_SCANNED, demands_of, limits_of, lower_bound_s, measure
@@ -122,7 +123,7 @@ def _report(
     stack: DemoStack, driver: Driver, out: Path, expiry: ExpiryTimer | None = None, metrics: DemoMetrics | None = None
 ) -> dict[str, Any]:
     """Read the run's results from the app's store and write summary.json, orchestrations.json, metrics.json."""
-    listed = [i for i in driver.orchestrations() if not is_sweep(i)]
+    listed = [i for i in driver.orchestrations() if not is_sweep(i) and not is_rescan_run(i)]
     instances = [i for i in listed if i.get("name") != SCAN_BATCH_ORCHESTRATOR]  # the deployments' scans
     batches = [i for i in listed if i.get("name") == SCAN_BATCH_ORCHESTRATOR]
     records = run_records(stack.settings, instances)
@@ -137,7 +138,7 @@ def _report(
     )
     summary["scheduling"] = _scheduling(stack, driver, records, instances, batches)
     summary["sweeps"] = sweep_summary(stack.settings)
-    summary["rescans"] = rescan_summary(stack.settings)
+    summary["rescans"] = rescan_summary(stack.settings, rescans_started(instances))
     export_inventory(driver.base_url, driver.session, out)
     if expiry is not None and expiry.loaded:
         summary["exceptions"] = expiry.summary(stack)
@@ -190,15 +191,17 @@ def run_demo(scenario_path: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_
             expiry: ExpiryTimer | None = None
             try:
                 seed_cache(stack, scenario.cache)
-                sweeps = Sweeps(scenario.sweeps_at_s, driver, echo)
+                rescans = RescanTimer(driver)
+                sweeps = Sweeps(scenario.sweeps_at_s, driver, echo, after_sweep=rescans.due)
                 expiry = start_exceptions(stack, driver, scenario.exceptions)
-                driver.before_delivery = expiry.due
+                driver.before_delivery = chain(expiry.due, rescans.due)
                 for delivery in scenario.deliveries:
                     sweeps.due(delivery.at_s if delivery.at_s is not None else sweeps.elapsed_s())
                     driver.deliver(delivery)
                 sweeps.due(None)
                 driver.finish()
                 expiry.run_out()
+                rescans.run_out()
                 driver.flush_digests("the last window")
                 driver.deliveries.failed += sweeps.refused
                 echo(f"all orchestrations finished at +{driver.virtual_elapsed()} virtual time")

@@ -25,11 +25,18 @@ MAX_PAGES = 10_000
 class Sweeps:
     """The scenario's sweep times, started through `POST /api/sweep` when the run reaches them."""
 
-    def __init__(self, times: Sequence[float], driver: Any, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        times: Sequence[float],
+        driver: Any,
+        log: Callable[[str], None],
+        after_sweep: Callable[[], None] | None = None,
+    ) -> None:
         self._pending = sorted(times)
         self.driver = driver
         self.log = log
         self.refused: list[str] = []
+        self.after_sweep = after_sweep  # e.g. the rescan timer (devhost/demo_rescans.py)
 
     def due(self, up_to_s: float | None) -> None:
         """Start every sweep due at or before `up_to_s` (virtual seconds since the start; None: all that remain)."""
@@ -43,6 +50,8 @@ class Sweeps:
             if response.status_code != 202:
                 reason = response.json().get("error") if response.content else response.status_code
                 self.refused.append(f"sweep at {at_s:g} s: {reason}")
+            if self.after_sweep is not None:
+                self.after_sweep()
 
     def elapsed_s(self) -> float:
         return float((self.driver.stack.clock.now() - self.driver.started).total_seconds())

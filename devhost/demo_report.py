@@ -184,11 +184,11 @@ def build_summary(
     }
 
 
-def rescan_summary(settings: Settings) -> dict[str, int]:
-    """summary.json's `rescans`: `alerts` = rescanned images alerted (or queued for a digest) because their findings
-    changed (activities/notify_rescan.py); `started` is counted by the rescan scheduler's part (0 until then).
+def rescan_summary(settings: Settings, started: int) -> dict[str, int]:
+    """summary.json's `rescans`: `started` = scheduled rescans started (devhost/demo_rescans.py), `alerts` = rescanned
+    images alerted (or queued for a digest) because their findings changed (activities/notify_rescan.py).
     """
-    return {"started": 0, "alerts": rescan_alert_count(settings)}
+    return {"started": started, "alerts": rescan_alert_count(settings)}
 
 
 def orchestration_details(records: Sequence[RunRecord]) -> list[dict[str, Any]]:

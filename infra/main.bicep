@@ -94,6 +94,11 @@ param scanCacheHours string = '24'
 @description('Hours an image may wait in the scan queue for a scanner before it times out.')
 param scanQueueMaxHours string = '24'
 
+@description('Hours after which a still-deployed image is scanned again (a low-priority rescan).')
+@minValue(1)
+@maxValue(720)
+param rescanIntervalHours int = 24
+
 @description('Comma-separated registry resource ids: AcrPull for the scanner (private images) and the app (tag digests).')
 param scannerAcrResourceIds string = ''
 
@@ -435,6 +440,9 @@ var plainSettings = {
   // Inventory and Resource Graph sweeps (the app's identity reads the monitored subscriptions: roles-subscription).
   INVENTORY_TABLE: inventoryTableName
   SWEEP_SCHEDULE: '0 30 */6 * * *'
+  // Rescans of deployed images whose latest result is older than the interval (docs/operations.md "Rescans").
+  RESCAN_INTERVAL_HOURS: string(rescanIntervalHours)
+  RESCAN_SCHEDULE: '0 45 * * * *'
   // Scanner placement and identity.
   AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
   MONITORED_SUBSCRIPTIONS: join(monitoredSubscriptionIds, ',')

@@ -95,7 +95,9 @@ class QueueRun(ScanRun):
         reply = yield self.context.call_entity(
             queue_entity(),
             ENQUEUE_OPERATION,
-            enqueue_input(self.instance_id, items, self.now(), self.options, force=self.bypass_done()),
+            enqueue_input(
+                self.instance_id, items, self.now(), self.options, force=self.bypass_done(), low=self.request.rescan
+            ),
         )
         waiting = {lease_key(item): Waiting(item, None, self.queue_limit()) for item in items}
         read: list[str] = []

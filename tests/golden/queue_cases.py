@@ -15,10 +15,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from activities import names
+from core.naming import batch_instance_id
+from core.rescan import RESCAN_INSTANCE_ID
 from devhost import history as h
 from orchestrators.calls import QUEUE_ENTITY_KEY
+from orchestrators.names import ORCHESTRATOR_INVENTORY_RESCAN
 from tests.golden.record import dump, pending_work
 from tests.golden.replay import FORMAT_VERSION, GOLDEN_ROOT, load_golden, replay_golden, split_episodes
+from tests.orchestration import test_inventory_rescan_fast as rescan
 from tests.orchestration import test_queue_fast as fast
 from tests.orchestration.fake_context import START, ScriptedRun
 from tests.orchestration.scan_answers import NGINX, REDIS, SUCCEEDED
@@ -80,6 +85,37 @@ def _batch_backstop() -> ScriptedRun:
     return run
 
 
+def _rescan_low() -> ScriptedRun:
+    run = rescan.rescan_scan(REDIS)
+    runner = batch_instance_id(1, fast.key(REDIS), run.instance_id)
+    done = {"key": fast.key(REDIS), "runner": runner, "result": fast.result(REDIS, runner)}
+    run.raise_event(START + timedelta(seconds=200), f"image_done_{fast.key(REDIS)}", done)
+    return run
+
+
+def _rescan_behind_deployment() -> ScriptedRun:
+    run = rescan.rescan_scan(REDIS)
+    holder = rescan.ask(run, "scan-deploy-a", NGINX)["grants"][0]["runner"]
+    rescan.ask(run, "scan-deploy-b", rescan.BUSYBOX)  # pending, normal: the rescan queues behind it
+    runner = batch_instance_id(3, fast.key(REDIS), run.instance_id)
+    done = {"key": fast.key(REDIS), "runner": runner, "result": fast.result(REDIS, runner)}
+    run.raise_event(START + timedelta(seconds=900), f"image_done_{fast.key(REDIS)}", done)
+    del holder
+    return run
+
+
+def _rescan_pages() -> ScriptedRun:
+    pages = [
+        {"checked": 250, "due": [rescan.due(NGINX)], "after": "docker.io/library/m:1"},
+        {"checked": 40, "due": [rescan.due(REDIS)], "after": None},
+    ]
+    answers = iter(pages)
+    run = ScriptedRun(ORCHESTRATOR_INVENTORY_RESCAN, {"trigger": "schedule"}, instance_id=RESCAN_INSTANCE_ID)
+    run.on_activity(names.RESCAN_SELECT, lambda _: next(answers))
+    run.on_activity(names.START_RESCANS, lambda p: {"started": len(p["rescans"]), "already": 0})
+    return run
+
+
 def _phase(phase: str) -> Callable[[list[dict[str, Any]]], int | None]:
     def select(statuses: list[dict[str, Any]]) -> int | None:
         return next((n for n, s in enumerate(statuses[:-1]) if (s or {}).get("phase") == phase), None)
@@ -118,6 +154,24 @@ QUEUE_CASES: tuple[QueueCase, ...] = (
         "A batch whose upload event never comes: the backstop at half the SCAN_TIMEOUT reads the ended group and "
         "collects.",
         _batch_backstop,
+    ),
+    QueueCase(
+        "v2_rescan_low",
+        "A scheduled rescan (rescan=true) of one image: enqueued in the low class, granted at once (nothing else "
+        "waits), its image_done event ends it.",
+        _rescan_low,
+        {"waiting": _phase("waiting")},
+    ),
+    QueueCase(
+        "v2_rescan_behind_deployment",
+        "A rescan while the one scanner group is busy and a deployment's image is pending: queued behind it (nothing "
+        "granted), its image_done event comes once the deployment's image and its own were scanned.",
+        _rescan_behind_deployment,
+    ),
+    QueueCase(
+        "rescan_two_pages",
+        "inventory_rescan: two pages of deployed images, one due image each, started once each; the run completes.",
+        _rescan_pages,
     ),
 )
 

@@ -32,7 +32,7 @@ from devhost import history as h
 from devhost.actions import Decision, DecisionKind
 from devhost.entities import EntityOperation, EntityState, run_batch, scheduler_id
 from devhost.functions import FunctionIndex, load_app
-from devhost.orchestration import RUNNING, TERMINAL_STATUSES, Instance, entity_request, run_episode
+from devhost.orchestration import CONTINUED_AS_NEW, RUNNING, TERMINAL_STATUSES, Instance, entity_request, run_episode
 
 START = datetime(2026, 10, 2, 8, 0, tzinfo=UTC)
 APP_SPEC = "function_app"
@@ -70,7 +70,7 @@ class Call:
 
 @dataclass
 class Result:
-    """Where a run ended."""
+    """Where a run ended (for ContinuedAsNew, `output` is the input of the next execution)."""
 
     status: str
     output: Any
@@ -153,9 +153,10 @@ class ScriptedRun:
         self.inst.history.commit(result.events)
         if result.custom_status_set:
             self.inst.custom_status_json = result.custom_status_json
-        if result.status in TERMINAL_STATUSES:
+        if result.status in TERMINAL_STATUSES or result.status == CONTINUED_AS_NEW:
             self.inst.status = result.status
-            self.result = Result(result.status, json.loads(result.output_json or "null"), self._custom(),
+            output = result.output_json if result.status != CONTINUED_AS_NEW else result.continue_input
+            self.result = Result(result.status, json.loads(output or "null"), self._custom(),
                                  self.inst.history.events, self.log, result.failure_reason)  # fmt: skip
         for decision in result.decisions:
             self._answer(decision)

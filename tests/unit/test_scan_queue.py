@@ -38,9 +38,10 @@ def image(n: int) -> QueuedImage:
     return QueuedImage(key=f"k{n}", image=f"docker.io/library/i{n}:1")
 
 
-def ask(state: QueueState, who: str, *ns: int, at: datetime = T0, budget: Budget = BUDGET, force: bool = False):
+def ask(state: QueueState, who: str, *ns: int, at: datetime = T0, budget: Budget = BUDGET, force: bool = False,
+        low: bool = False):  # fmt: skip
     return enqueue(state, EnqueueRequest(instance_id=who, now=at, images=tuple(image(n) for n in ns), budget=budget,
-                                         force=force))  # fmt: skip
+                                         force=force, low=low))  # fmt: skip
 
 
 def test_a_burst_is_granted_from_the_head_in_batches_up_to_the_budget() -> None:
@@ -118,11 +119,68 @@ def test_apply_validates_and_rejects_unknown_operations() -> None:
     assert reply == {"images": [{"key": "k1", "state": "unknown"}]}
 
 
+def test_rescans_wait_while_a_deployment_scan_is_pending_and_are_promoted_when_one_asks() -> None:
+    one = Budget(max_groups=1, max_images_per_group=1)
+    state, first = ask(QueueState(), "deploy-a", 1, budget=one)
+    state, _ = ask(state, "rescan-x", 2, 3, budget=one, low=True)
+    state, _ = ask(state, "deploy-b", 4, budget=one)
+    state, _ = ask(state, "deploy-c", 3, budget=one)  # k3 was pending low: promoted behind k4
+    assert [(p.item.key, p.low) for p in state.pending] == [("k2", True), ("k4", False), ("k3", False)]
+    assert state.pending[2].requesters == ("rescan-x", "deploy-c")
+    order = []
+    runner = first.grants[0].runner
+    for n in range(3):
+        at = T0 + timedelta(minutes=n + 1)
+        key = state.batches[runner].images[0].key
+        state, _ = finish_image(state, FinishRequest(runner=runner, key=key, now=at))
+        state, reply = release(state, ReleaseRequest(runner=runner, now=at, budget=one))
+        (grant,) = reply.grants
+        order.append(grant.images[0].key)
+        runner = grant.runner
+    assert order == ["k4", "k3", "k2"]  # normal first (FIFO), the rescan-only image last
+    assert state.batches[runner].low == ("k2",)
+
+
+def test_low_batches_keep_one_group_and_one_create_for_deployment_scans() -> None:
+    budget = Budget(max_groups=3, max_images_per_group=1, max_creates_per_5_minutes=10)
+    state, reply = ask(QueueState(), "rescan-x", 1, 2, 3, 4, budget=budget, low=True)
+    assert len(reply.grants) == 2 and len(state.pending) == 2  # the third group stays free
+    state, deploy = ask(state, "deploy-a", 9, budget=budget, at=T0 + timedelta(seconds=5))
+    assert [i.key for g in deploy.grants for i in g.images] == ["k9"]
+    rate = Budget(max_groups=10, max_images_per_group=1, max_creates_per_5_minutes=3)
+    state, reply = ask(QueueState(), "rescan-x", 1, 2, 3, 4, budget=rate, low=True)
+    assert len(reply.grants) == 2 and reply.retry_at == T0 + timedelta(minutes=5)
+    state, deploy = ask(state, "deploy-a", 9, budget=rate, at=T0 + timedelta(seconds=5))
+    assert len(deploy.grants) == 1  # the create kept back
+
+
+def test_a_released_low_batch_goes_back_to_the_low_class_unless_a_deployment_joined() -> None:
+    one = Budget(max_groups=1, max_images_per_group=2)
+    state, reply = ask(QueueState(), "rescan-x", 1, 2, budget=one, low=True)
+    runner = reply.grants[0].runner
+    assert state.batches[runner].low == ("k1", "k2")
+    state, _ = ask(state, "deploy-a", 2, budget=one)  # joins k2 in flight: no longer rescan-only
+    state, _ = ask(state, "deploy-b", 5, budget=one)
+    state, again = release(state, ReleaseRequest(runner=runner, now=T0 + timedelta(minutes=1), budget=one))
+    assert [[i.key for i in g.images] for g in again.grants] == [["k2", "k5"]]
+    assert [(p.item.key, p.low) for p in state.pending] == [("k1", True)]
+
+
+def test_an_old_state_without_classes_still_loads() -> None:
+    raw = {"pending": [{"item": {"key": "k1", "image": "docker.io/library/i1:1"}, "requesters": ["a"]}]}
+    state, reply = apply("enqueue", QueueState.model_validate(raw), {
+        "instance_id": "b", "now": T0.isoformat(), "images": [], "budget": BUDGET.model_dump(mode="json")})  # fmt: skip
+    assert reply["grants"][0]["images"][0]["key"] == "k1"
+    assert "low" not in state.model_dump(mode="json", exclude_defaults=True)["batches"][reply["grants"][0]["runner"]]
+
+
 # ---- properties -------------------------------------------------------------------------------------------------
 
 steps = st.lists(
     st.one_of(
-        st.tuples(st.just("enqueue"), st.sampled_from("abcdef"), st.lists(st.integers(0, 12), min_size=1, max_size=4)),
+        st.tuples(
+            st.just("enqueue"), st.sampled_from("abcdefXY"), st.lists(st.integers(0, 12), min_size=1, max_size=4)
+        ),
         st.tuples(st.just("finish"), st.integers(0, 30), st.integers(0, 3)),
         st.tuples(st.just("release"), st.integers(0, 30), st.just(0)),
         st.tuples(st.just("tick"), st.just(0), st.just(0)),
@@ -143,7 +201,9 @@ budgets = st.builds(
 @settings(max_examples=300, deadline=None)
 @given(steps, budgets, st.lists(st.integers(1, 200), min_size=60, max_size=60))
 def test_invariants(ops: list[tuple[Any, ...]], budget: Budget, gaps: list[int]) -> None:
-    """Capacity never exceeded, each image in at most one batch, FIFO grants, every requester answered."""
+    """Capacity never exceeded, each image in at most one batch, FIFO grants within each class, low batches only
+    when no normal image is pending and within the reserved budget, every requester answered (X, Y: rescans).
+    """
     state, now = QueueState(), T0
     asked: dict[str, set[str]] = {}
     answered: dict[str, set[str]] = {}
@@ -151,10 +211,12 @@ def test_invariants(ops: list[tuple[Any, ...]], budget: Budget, gaps: list[int])
     for (op, a, b), gap in zip(ops, gaps, strict=False):
         now += timedelta(seconds=gap)
         before = [p.item.key for p in state.pending]
+        low_before = {p.item.key for p in state.pending if p.low}
         if op == "enqueue":
             for n in b:
                 asked.setdefault(f"k{n}", set()).add(a)
-            state, reply = ask(state, a, *b, at=now, budget=budget)
+            state, reply = ask(state, a, *b, at=now, budget=budget, low=a in "XY")
+            low_before -= {f"k{n}" for n in b} if a not in "XY" else set()  # promoted by a normal request
         elif op == "finish" and state.batches:
             batch = sorted(state.batches.values(), key=lambda x: x.runner)[a % len(state.batches)]
             if not batch.images:
@@ -167,6 +229,7 @@ def test_invariants(ops: list[tuple[Any, ...]], budget: Budget, gaps: list[int])
         elif op == "release" and state.batches:
             runner = sorted(state.batches)[a % len(state.batches)]
             before = [i.key for i in state.batches[runner].images] + before  # unfinished: back to the head
+            low_before |= set(state.batches[runner].low)  # of their class
             state, reply = release(state, ReleaseRequest(runner=runner, now=now, budget=budget))
         elif op == "tick":
             state, reply = tick(state, TickRequest(now=now, budget=budget))
@@ -176,8 +239,17 @@ def test_invariants(ops: list[tuple[Any, ...]], budget: Budget, gaps: list[int])
         for grant in reply.grants:
             assert len(grant.images) <= budget.max_images_per_group
         remaining = [p.item.key for p in state.pending]
-        for g in (k for k in taken if k in before):  # FIFO: what was granted stood before what still waits
-            assert all(before.index(g) < before.index(r) for r in remaining if r in before)
+        for g in (k for k in taken if k in before):  # FIFO: what was granted stood before what still waits (its class)
+            same = [r for r in remaining if r in before and (r in low_before) == (g in low_before)]
+            assert all(before.index(g) < before.index(r) for r in same)
+        low_grants = [g for g in reply.grants if g.runner in state.batches and state.batches[g.runner].low]
+        if low_grants:
+            assert all(p.low for p in state.pending)  # no normal image waits while a rescan is granted
+            assert len(state.batches) <= max(1, budget.max_groups - 1)
+            assert reply.grants[-1].runner == low_grants[-1].runner  # normal batches first
+        for batch in state.batches.values():
+            assert set(batch.low) <= {i.key for i in batch.images}
+            assert all(set(batch.requesters.get(k, ())) <= set("XY") for k in batch.low)  # low: only rescans asked
         granted_order += taken
         _check(state, budget, now)
     for key, waiting in asked.items():  # every requester still waiting is pending or in flight (never lost)
