@@ -78,7 +78,9 @@ def rescan_select(settings: Settings, request: RescanSelectRequest) -> dict[str,
 
 
 def rescan_options(settings: Settings) -> ScanOptions:
-    """The scan options of a rescan: a cached result counts only when fresher than the rescan interval."""
+    """The scan options of a rescan. A rescan skips the cache (orchestrators/queue_run.py); the cap on
+    `scan_cache_hours` only matters to code that would look it up (a cached result fresher than the interval).
+    """
     options = settings.scan_options()
     hours = min(options.scan_cache_hours, settings.rescan_interval_hours)
     return options.model_copy(update={"scan_cache_hours": hours})

@@ -91,8 +91,8 @@ def test_a_rescan_enqueues_low_and_waits_while_a_deployment_scan_is_pending() ->
             break
         run.step()
     enqueue = next(c.input for c in run.log if c.kind == "entity" and c.name == "enqueue")
-    assert enqueue["low"] is True and enqueue["force"] is False
-    assert next(c.input for c in run.log if c.name == "lookup_cache")["cache_hours"] == 24
+    assert enqueue["low"] is True and enqueue["force"] is True  # a rescan scans: not the queue's memory
+    assert not any(c.name == "lookup_cache" for c in run.log)  # nor the cache
     state = run.entity_state(QUEUE, QUEUE_ENTITY_KEY)
     pending = [(p["item"]["key"], p.get("low", False)) for p in state["pending"]]
     assert pending == [(key(BUSYBOX), False), (key(REDIS), True)]  # behind the deployment scan
