@@ -20,9 +20,6 @@ import pytest
 from tests.heldout.runs import LISTED, OWN, Run, run_scenario
 from tests.sbom_validation import cyclonedx_problems
 
-DEFECT_DEMO_DELETE = pytest.mark.xfail(
-    reason="the demo retires a deleted workload before the run reaches the delete's time", strict=True
-)
 DEFECT_SWEEP_EXCLUDED = pytest.mark.xfail(reason="sweeps scan the images of excluded workloads", strict=True)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -44,7 +41,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return done
 
 
-@DEFECT_DEMO_DELETE
 def test_the_inventory_holds_what_runs_after_deletes_and_sweeps(run: Run) -> None:
     inventory = run.inventory
     assert set(inventory) == LIVE
@@ -57,14 +53,12 @@ def test_the_inventory_holds_what_runs_after_deletes_and_sweeps(run: Run) -> Non
         assert item["firstSeen"] <= item["lastSeen"]
 
 
-@DEFECT_DEMO_DELETE
 def test_sweeps_backfill_and_remove(run: Run) -> None:
     assert run.summary["sweeps"] == {"runs": 2, "added": 4, "removed": 1}
     for name in ("pre-web", "pre-api", "pre-sbx"):
         assert run.inventory[name]["eventTime"] is None  # only sweeps have seen it
 
 
-@DEFECT_DEMO_DELETE
 def test_out_of_order_and_redelivered_events_keep_the_newest_state(run: Run) -> None:
     assert run.inventory["ordered"]["eventTime"].startswith("2026-10-02T08:10:00")
     assert run.inventory["keeper"]["eventTime"].startswith("2026-10-02T08:20:00")
@@ -94,7 +88,6 @@ def test_a_shared_image_links_every_workload_to_one_result(run: Run) -> None:
     assert "rg:sandbox-*" in sbx["excluded"] and sbx["images"][0]["latestResult"] is None
 
 
-@DEFECT_DEMO_DELETE
 def test_inventory_api_filters_and_pages(run: Run) -> None:
     probes = run.probes
     assert [item["name"] for item in probes["listed"]["body"]["items"]] == ["pre-api"]
