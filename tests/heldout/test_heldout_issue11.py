@@ -20,7 +20,6 @@ import pytest
 from tests.heldout.runs import LISTED, OWN, Run, run_scenario
 from tests.sbom_validation import cyclonedx_problems
 
-DEFECT_SWEEP_EXCLUDED = pytest.mark.xfail(reason="sweeps scan the images of excluded workloads", strict=True)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 NGINX = "docker.io/library/nginx:1.25"
@@ -64,7 +63,6 @@ def test_out_of_order_and_redelivered_events_keep_the_newest_state(run: Run) -> 
     assert run.inventory["keeper"]["eventTime"].startswith("2026-10-02T08:20:00")
 
 
-@DEFECT_SWEEP_EXCLUDED
 def test_deletes_are_never_scan_targets_and_each_write_scans_once(run: Run) -> None:
     summary = run.summary
     # Writes: del-aci, del-app, ordered (twice: two operations), keeper, del-job, del-aci's late write (gone: no
@@ -76,7 +74,6 @@ def test_deletes_are_never_scan_targets_and_each_write_scans_once(run: Run) -> N
     assert summary["scans_started"] == len(statuses) == 7
 
 
-@DEFECT_SWEEP_EXCLUDED
 def test_a_shared_image_links_every_workload_to_one_result(run: Run) -> None:
     results = [
         image["latestResult"] for item in run.inventory.values() for image in item["images"] if image["image"] == NGINX
