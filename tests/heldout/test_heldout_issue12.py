@@ -27,7 +27,6 @@ import pytest
 from tests.heldout.runs import LISTED, OWN, UNLISTED, Run, run_scenario, run_settings
 from tests.sbom_validation import spdx_problems
 
-DEFECT_UNLISTED = pytest.mark.xfail(reason="the inventory takes events of unlisted subscriptions", strict=True)
 GAP_INVENTORY = pytest.mark.xfail(reason="the inventory does not show what exceptions suppress", strict=True)
 GAP_ALERTS = pytest.mark.xfail(reason="alerts do not name the exception applied", strict=True)
 DEFECT_IMAGES_SCOPE = pytest.mark.xfail(reason="GET /api/images misses scoped exceptions of queued scans", strict=True)
@@ -117,7 +116,6 @@ def test_listed_subscriptions_are_scanned_and_unlisted_skipped_with_a_reason(sco
     assert "unmonitored=1" in scope.log
 
 
-@DEFECT_UNLISTED
 def test_an_unlisted_subscription_stays_out_of_the_inventory(scope: Run) -> None:
     assert "miner" not in scope.inventory
     assert all(item["subscriptionId"] in (OWN, LISTED) for item in scope.inventory.values())
