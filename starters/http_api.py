@@ -239,7 +239,12 @@ def _read_latest(canonical: str) -> dict[str, Any] | None:
     if result is None:
         return None
     record = get_scan_record(clients, settings, result.instance_id) if result.instance_id else None
-    views = exceptions_view(settings, [result], record.event if record else None, wallclock.now())
+    inventory = inventory_table(settings)
+
+    def running(image: str) -> list[str]:  # a scan queue batch stored it: scopes match where the image runs
+        return [w.resource_id for w in workloads_running(inventory, image, MAX_IMAGE_WORKLOADS)[0]]
+
+    views = exceptions_view(settings, [result], record.event if record else None, wallclock.now(), running)
     return result.model_dump(mode="json") | {"exceptions": views.get(result.image)}
 
 

@@ -27,9 +27,7 @@ import pytest
 from tests.heldout.runs import LISTED, OWN, UNLISTED, Run, run_scenario, run_settings
 from tests.sbom_validation import spdx_problems
 
-GAP_INVENTORY = pytest.mark.xfail(reason="the inventory does not show what exceptions suppress", strict=True)
 GAP_ALERTS = pytest.mark.xfail(reason="alerts do not name the exception applied", strict=True)
-DEFECT_IMAGES_SCOPE = pytest.mark.xfail(reason="GET /api/images misses scoped exceptions of queued scans", strict=True)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 NGINX, REDIS, ORDERS = "docker.io/library/nginx:1.27", "docker.io/library/redis:7.4", "ghcr.io/acme/orders:1.4"
@@ -163,7 +161,6 @@ def test_exceptions_match_miss_and_expire_without_a_rescan(scope: Run) -> None:
     assert summary["scans_started"] == len(SCANNED)  # the expiry re-evaluated the stored result
 
 
-@GAP_INVENTORY
 def test_suppressed_findings_are_shown_in_the_inventory(scope: Run) -> None:
     images = {image["image"]: image for item in scope.inventory.values() for image in item["images"]}
     nginx = images[NGINX]["exceptions"]
@@ -175,6 +172,9 @@ def test_suppressed_findings_are_shown_in_the_inventory(scope: Run) -> None:
     assert images[ORDERS]["exceptions"]["effective"]["worst_severity"] == "CRITICAL"
     assert images[REDIS]["exceptions"] is None  # hx-expire lapsed
     assert images["docker.io/library/alpine:3.20"]["exceptions"] is None
+    assert scope.inventory["web"]["worstSeverity"] == "HIGH"
+    assert scope.inventory["web"]["effectiveWorstSeverity"] == "LOW"
+    assert scope.inventory["orders"]["effectiveWorstSeverity"] == "CRITICAL"
     item = scope.probes["item_raw"]["body"]
     assert item["images"][0]["exceptions"]["exception_ids"] == ["hx-match"]
 
@@ -223,7 +223,6 @@ def _names(answer: dict[str, Any]) -> set[str]:
     return {item["name"] for item in answer["body"]["items"]}
 
 
-@DEFECT_IMAGES_SCOPE
 def test_inventory_filters_and_pages(scope: Run) -> None:
     probes = scope.probes
     assert _names(probes["sub"]) == {"orders", "exp-job", "tool"}
