@@ -188,8 +188,12 @@ def _apply_exceptions(
     store: AlertStore,
     document: ExceptionsDocument | None,
     counts: dict[str, int],
+    *,
+    views: dict[str, dict[str, Any]],
 ) -> tuple[NotifyRequest, SummaryOf | None]:
-    """The request with the active exceptions applied to its results, and the effective report summaries."""
+    """The request with the active exceptions applied to its results, and the effective report summaries; `views`
+    gets what was suppressed per image (for the alert's text).
+    """
     now = wallclock.now()
     entries = active_entries(document if document is not None else ExceptionStore(settings).load(), now)
     if not entries:
@@ -204,7 +208,8 @@ def _apply_exceptions(
         if applied is not None and applied.suppressed:
             counts[EXCEPTED_KEY] += len(applied.suppressed)
             key = image_key(result.image, result.digest)
-            store.record_excepted(request.instance_id, key, result.image, applied.view())
+            views[result.image] = applied.view()
+            store.record_excepted(request.instance_id, key, result.image, views[result.image])
 
     def summary_of(result: ImageResult) -> ReportSummary | None:
         found = (result.image, result.digest, result.report)
@@ -227,7 +232,8 @@ def send_notifications(
     """
     counts = dict.fromkeys((*CHANNELS, SUPPRESSED_KEY, QUEUED_KEY, EXCEPTED_KEY), 0)
     threshold = Severity(request.threshold or settings.notify_severity_threshold)
-    request, summary_of = _apply_exceptions(settings, request, store, exceptions, counts)
+    views: dict[str, dict[str, Any]] = {}
+    request, summary_of = _apply_exceptions(settings, request, store, exceptions, counts, views=views)
     alert = build_alert(request, threshold)
     if alert is None:
         return counts
@@ -240,7 +246,7 @@ def send_notifications(
         if settings.alert_digest_minutes:
             anonymous = hashlib.sha256(instance_id.encode()).hexdigest()[:16]
             row_key = f"{PENDING_PREFIX}{item.key}-{item.fingerprint or 'scan-' + anonymous}"
-            entry = PendingEntry(row_key, result, item.findings)
+            entry = PendingEntry(row_key, result, item.findings, exceptions=views.get(result.image))
             new = store.enqueue(entry, workload, instance_id, create=not repeated)
             if new and not repeated:
                 counts[QUEUED_KEY] += 1
@@ -263,6 +269,7 @@ def send_notifications(
         workloads={item.result.image: (workload,) for item in fresh},
         findings={item.result.image: item.findings for item in fresh if item.findings},
         suppressed=counts[SUPPRESSED_KEY],
+        exceptions={image: view for image, view in views.items() if any(i.result.image == image for i in fresh)},
     )
     counts |= _send_all(settings, scan_alert, store.already_sent, store.mark_sent, tls_context)
     for item in fresh:
@@ -282,6 +289,7 @@ def _digest_alert(settings: Settings, digest_id: str, entries: list[PendingEntry
         workloads={e.result.image: tuple(e.workloads) for e in entries},
         findings={e.result.image: e.findings for e in entries if e.findings},
         scans=tuple(sorted({scan for e in entries for scan in e.scans})),
+        exceptions={e.result.image: e.exceptions for e in entries if e.exceptions},
     )
 
 

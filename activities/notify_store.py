@@ -58,6 +58,8 @@ class PendingEntry:
     workloads: list[str] = field(default_factory=list)
     scans: list[str] = field(default_factory=list)
     digest: str | None = None
+    exceptions: dict[str, Any] | None = None
+    """What exceptions suppressed in the result (`Applied.view()`), for the digest's text."""
 
     def row(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class PendingEntry:
             "workloads": json.dumps(self.workloads[:MAX_WORKLOADS]),
             "scans": json.dumps(self.scans[:MAX_SCANS]),
             "digest": self.digest or "",
+            "exceptions": json.dumps(self.exceptions) if self.exceptions else "",
             "queued_at": datetime.now(UTC),
         }
 
@@ -80,6 +83,7 @@ class PendingEntry:
             workloads=list(json.loads(row.get("workloads") or "[]")),
             scans=list(json.loads(row.get("scans") or "[]")),
             digest=row.get("digest") or None,
+            exceptions=json.loads(row["exceptions"]) if row.get("exceptions") else None,
         )
 
 
@@ -164,7 +168,9 @@ class AlertStore:
             except ResourceNotFoundError:
                 if not create:
                     return False
-                fresh = PendingEntry(entry.row_key, entry.result, entry.findings, [workload], [instance_id])
+                fresh = PendingEntry(
+                    entry.row_key, entry.result, entry.findings, [workload], [instance_id], exceptions=entry.exceptions
+                )
                 try:
                     self.table.create_entity(fresh.row())
                 except ResourceExistsError:

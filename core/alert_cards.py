@@ -63,6 +63,9 @@ def _image_facts(alert: Alert, result: ImageResult) -> list[tuple[str, str]]:
         facts.append(("Workloads", clip(", ".join(workloads), MAX_FIELD_CHARS)))
     if result.reason:
         facts.append(("Reason", clip(result.reason, MAX_FIELD_CHARS)))
+    note = alert.exception_note(result.image)
+    if note:
+        facts.append(("Excepted", clip(note, MAX_FIELD_CHARS)))
     for finding in alert.findings.get(result.image, ())[:MAX_FINDINGS_SHOWN]:
         facts.append((f"QID {finding.qid}", clip(f"{finding.severity.value} {finding.title}", MAX_FIELD_CHARS)))
     return facts

@@ -61,6 +61,9 @@ class Deployment(BaseModel):
         return f"{self.kind} {self.name} ({self.resource_group})"
 
 
+MAX_NOTE_QIDS = 5
+
+
 @dataclass(frozen=True)
 class Alert:
     """What one alert says: the images that need attention (worst first as scanned), the others, and for each image
@@ -76,6 +79,17 @@ class Alert:
     findings: Mapping[str, tuple[Finding, ...]] = field(default_factory=dict)
     scans: tuple[str, ...] = ()
     suppressed: int = 0
+    exceptions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per image, what exceptions suppressed (`Applied.view()`: `suppressed_qids`, `exception_ids`, ...)."""
+
+    def exception_note(self, image: str) -> str | None:
+        """`hx-1, hx-2: 2 finding(s) accepted (QID 100001, 100002)`, None when no exception applied to the image."""
+        view = self.exceptions.get(image)
+        if not view or not view.get("exception_ids"):
+            return None
+        qids = [str(q) for q in view.get("suppressed_qids", ())]
+        shown = ", ".join(qids[:MAX_NOTE_QIDS]) + (", ..." if len(qids) > MAX_NOTE_QIDS else "")
+        return f"{', '.join(map(str, view['exception_ids']))}: {len(qids)} finding(s) accepted (QID {shown})"
 
     @property
     def is_digest(self) -> bool:
@@ -175,6 +189,9 @@ def _image_lines(alert: Alert, result: ImageResult) -> list[str]:
         lines.append(f"    workload: {workload}")
     for finding in alert.findings.get(result.image, ()):
         lines.append(f"    new:      {finding.qid} {finding.severity.value} {finding.title}")
+    note = alert.exception_note(result.image)
+    if note:
+        lines.append(f"    excepted: {note}; not counted above")
     return lines
 
 
@@ -214,6 +231,8 @@ def _image_document(alert: Alert, result: ImageResult, needs_attention: bool) ->
         document["workloads"] = list(alert.workloads.get(result.image, ()))
     if result.image in alert.findings:
         document["new_findings"] = [f.model_dump(mode="json") for f in alert.findings[result.image]]
+    if result.image in alert.exceptions:
+        document["exceptions"] = dict(alert.exceptions[result.image])
     return document
 
 
