@@ -25,11 +25,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 NGINX = "docker.io/library/nginx:1.25"
 LIVE = {"ordered", "keeper", "pre-web", "pre-api", "pre-sbx"}
 GONE = {"del-aci", "del-app", "del-job", "vanish-job", "ghost"}
+DEL_ACI = f"/subscriptions/{OWN}/resourceGroups/apps/providers/Microsoft.ContainerInstance/containerGroups/del-aci"
+PRE_WEB = f"/subscriptions/{OWN}/resourceGroups/legacy/providers/Microsoft.ContainerInstance/containerGroups/pre-web"
 PROBES: list[dict[str, Any]] = [
     {"name": "listed", "method": "GET", "path": "/api/inventory", "params": {"subscription": LISTED}},
     {"name": "own_aci", "method": "GET", "path": "/api/inventory", "params": {"subscription": OWN, "kind": "aci"}},
     {"name": "high", "method": "GET", "path": "/api/inventory", "params": {"minSeverity": "HIGH", "pageSize": "1"}},
     {"name": "all", "method": "GET", "path": "/api/inventory", "params": {"pageSize": "1"}, "pages": True},
+    {"name": "nginx", "method": "GET", "path": "/api/images", "params": {"ref": "nginx:1.25"}},
+    {"name": "deleted", "method": "GET", "path": "/api/inventory" + DEL_ACI},
+    {"name": "upper", "method": "GET", "path": "/api/inventory" + PRE_WEB.upper()},
 ]
 
 
@@ -95,6 +100,15 @@ def test_inventory_api_filters_and_pages(run: Run) -> None:
     assert all(page["status"] == 200 and len(page["body"]["items"]) <= 1 for page in pages)
     assert {item["name"] for page in pages for item in page["body"]["items"]} == LIVE
     assert pages[-1]["body"]["continuationToken"] is None
+    assert probes["deleted"]["status"] == 404
+    assert probes["upper"]["status"] == 200 and probes["upper"]["body"]["resourceId"] == PRE_WEB  # ARM ids: any case
+
+
+def test_an_image_lists_the_workloads_running_it(run: Run) -> None:
+    answer = run.probes["nginx"]
+    assert answer["status"] == 200
+    assert {w["resourceId"].split("/")[-1] for w in answer["body"]["workloads"]} == {"pre-web", "pre-api"}
+    assert answer["body"]["result"]["status"] == "completed"
 
 
 def test_exports_are_valid_cyclonedx(run: Run) -> None:

@@ -318,3 +318,15 @@ def test_a_bad_scan_exclude_entry_is_a_start_up_error_naming_it(entry: str, tmp_
     run = run_settings({"SCAN_EXCLUDE": f"rg:ok-*, {entry}"}, tmp_path / "out")
     assert run.returncode == 2, run.stderr[-2000:]
     assert "SCAN_EXCLUDE" in run.stderr and entry in run.stderr
+
+
+def test_a_bad_monitored_subscription_is_a_start_up_error_naming_its_position(tmp_path: Path) -> None:
+    run = run_settings({"MONITORED_SUBSCRIPTIONS": f"{OWN}, not-a-subscription"}, tmp_path / "out")
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "MONITORED_SUBSCRIPTIONS: not a GUID at position(s) 2" in run.stderr
+
+
+def test_plain_text_smtp_is_refused_unless_allowed_for_a_loopback_relay(tmp_path: Path) -> None:
+    run = run_settings({"SMTP_STARTTLS": "false"}, tmp_path / "out")
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "SMTP_STARTTLS" in run.stderr or "SMTP_ALLOW_PLAINTEXT" in run.stderr
