@@ -3,7 +3,7 @@ written from the issue text and the reference, run through the demo (tests/heldo
 
 - scope-exceptions.json: the app's own subscription, a listed one (upper-case and spaces in MONITORED_SUBSCRIPTIONS)
   and an unlisted one; SCAN_EXCLUDE by resource group (the event upper-cases it) and by image; exceptions that match
-  (hx-match, hx-part: part of an image's findings), miss (hx-miss: a CVE scoped to `team-bb`, not `team-b`), expire
+  (hx-match by QID, hx-part by a lower-case CVE: part of an image's findings), miss (hx-miss: a CVE scoped to `team-bb`, not `team-b`), expire
   during the run (hx-expire at +20 min: alerts once, no rescan; its redeploy an hour later sends nothing new) and
   lapsed before the deployment (hx-lapsed); Teams and Slack; then the API (inventory filters and pages, exceptions
   PUT and its audit) while the app still runs.
