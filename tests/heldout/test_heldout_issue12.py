@@ -3,10 +3,10 @@ written from the issue text and the reference, run through the demo (tests/heldo
 
 - scope-exceptions.json: the app's own subscription, a listed one (upper-case and spaces in MONITORED_SUBSCRIPTIONS)
   and an unlisted one; SCAN_EXCLUDE by resource group (the event upper-cases it) and by image; exceptions that match
-  (hx-match by QID, hx-part by a lower-case CVE: part of an image's findings), miss (hx-miss: a CVE scoped to `team-bb`, not `team-b`), expire
-  during the run (hx-expire at +20 min: alerts once, no rescan; its redeploy an hour later sends nothing new) and
-  lapsed before the deployment (hx-lapsed); Teams and Slack; then the API (inventory filters and pages, exceptions
-  PUT and its audit) while the app still runs.
+  (hx-match by QID, hx-part by a lower-case CVE: part of an image's findings), miss (hx-miss: a CVE scoped to
+  `team-bb`, not `team-b`), expire during the run (hx-expire at +20 min: alerts once, no rescan; its redeploy an hour
+  later sends nothing new) and lapsed before the deployment (hx-lapsed); Teams and Slack; then the API (inventory
+  filters and pages, exceptions PUT and its audit) while the app still runs.
 - digest-overflow.json: 13 deployments, 107 images needing attention in one digest window: one digest per channel,
   Teams and Slack within the services' limits.
 - settings: a bad SCAN_EXCLUDE entry is a start-up error that names it.
