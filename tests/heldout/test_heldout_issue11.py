@@ -3,8 +3,9 @@ the reference, run through the demo with tests/heldout/scenarios/inventory.json:
 
 - backfill: pre-web, pre-api (listed subscription), pre-sbx (an excluded resource group) and vanish-job exist before
   the first sweep (at +600 s) and no event mentions them; ghost, in an unlisted subscription, is never listed;
-- deletes of the three kinds: del-aci (Event Grid ResourceDeleteSuccess, delivered twice), del-app (Activity Log
-  Start and Success records) and del-job (Activity Log Success, the listed subscription); none is a scan target;
+- deletes of the three kinds: del-aci (Event Grid ResourceDeleteSuccess, delivered twice), del-app, del-aci2 (Activity
+  Log Start and Success records) and del-job (Activity Log Success, the listed subscription); none is a scan target;
+  half-del's delete has only Start and Accept records: it stays;
 - redelivered and out-of-order events: the first write batch twice; an older write of `ordered` after its newer one;
   an older write of del-aci after its delete; an older delete of keeper after its write (after the last sweep);
 - a shared image: nginx:1.25 runs in pre-web, pre-api and (until its delete) del-aci, scanned once;
@@ -23,8 +24,8 @@ from tests.sbom_validation import cyclonedx_problems
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 NGINX = "docker.io/library/nginx:1.25"
-LIVE = {"ordered", "keeper", "pre-web", "pre-api", "pre-sbx"}
-GONE = {"del-aci", "del-app", "del-job", "vanish-job", "ghost"}
+LIVE = {"ordered", "keeper", "pre-web", "pre-api", "pre-sbx", "half-del"}
+GONE = {"del-aci", "del-aci2", "del-app", "del-job", "vanish-job", "ghost"}
 DEL_ACI = f"/subscriptions/{OWN}/resourceGroups/apps/providers/Microsoft.ContainerInstance/containerGroups/del-aci"
 PRE_WEB = f"/subscriptions/{OWN}/resourceGroups/legacy/providers/Microsoft.ContainerInstance/containerGroups/pre-web"
 PROBES: list[dict[str, Any]] = [
@@ -49,7 +50,8 @@ def test_the_inventory_holds_what_runs_after_deletes_and_sweeps(run: Run) -> Non
     inventory = run.inventory
     assert set(inventory) == LIVE
     assert run.json("inventory.json")["count"] == len(LIVE)
-    assert {item["kind"] for item in inventory.values()} == {"aci", "aca"}
+    assert {item["kind"] for item in inventory.values()} == {"aci", "aca", "aca-job"}
+    assert not GONE & set(inventory)
     pre_web = inventory["pre-web"]
     assert (pre_web["subscriptionId"], pre_web["resourceGroup"], pre_web["location"]) == (OWN, "legacy", "northeurope")
     assert inventory["pre-api"]["subscriptionId"] == LISTED
@@ -70,13 +72,14 @@ def test_out_of_order_and_redelivered_events_keep_the_newest_state(run: Run) -> 
 
 def test_deletes_are_never_scan_targets_and_each_write_scans_once(run: Run) -> None:
     summary = run.summary
-    # Writes: del-aci, del-app, ordered (twice: two operations), keeper, del-job, del-aci's late write (gone: no
-    # image); the sweep's scans: ghcr.io/acme/api:2 and vanish:1 (busybox is in an excluded group, nginx is fresh).
-    assert summary["orchestrations"] == {"Completed": 9, "Failed": 0, "Running": 0, "Terminated": 0}
+    # Writes: del-aci, del-app, ordered (twice: two operations), keeper, del-job, del-aci2, half-del, del-aci's late
+    # write (gone: no image); the sweep's scans: ghcr.io/acme/api:2 and vanish:1 (busybox is in an excluded group,
+    # nginx is fresh). The five deletes start nothing.
+    assert summary["orchestrations"] == {"Completed": 11, "Failed": 0, "Running": 0, "Terminated": 0}
     statuses = {item["image"]: item["status"] for item in summary["images"]}
     assert "docker.io/library/busybox:1.36" not in statuses  # excluded by rg:sandbox-*, even when swept
     assert set(statuses.values()) == {"completed"}
-    assert summary["scans_started"] == len(statuses) == 7
+    assert summary["scans_started"] == len(statuses) == 9
 
 
 def test_a_shared_image_links_every_workload_to_one_result(run: Run) -> None:
