@@ -58,9 +58,11 @@ class Run:
         return [json.loads(path.read_text()) for path in sorted((self.out / channel).glob("*.json"))]
 
 
-def run_scenario(name: str, out: Path, probes: list[dict[str, Any]] | None = None) -> Run:
-    """The scenario tests/heldout/scenarios/<name>.json through the demo, probes made at its end."""
-    command = [sys.executable, "-m", "tests.heldout.demo_probe", "--scenario", str(SCENARIOS / f"{name}.json")]
+def run_scenario(name: str | Path, out: Path, probes: list[dict[str, Any]] | None = None) -> Run:
+    """The scenario tests/heldout/scenarios/<name>.json (or a path) through the demo, probes made at its end."""
+    path = name if isinstance(name, Path) else SCENARIOS / f"{name}.json"
+    name = path.stem
+    command = [sys.executable, "-m", "tests.heldout.demo_probe", "--scenario", str(path)]
     command += ["--out", str(out), "--timeout", str(SAFETY_LIMIT_S - 20)]
     if probes is not None:
         probes_file = out.parent / f"{name}.probes.json"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -330,3 +331,42 @@ def test_plain_text_smtp_is_refused_unless_allowed_for_a_loopback_relay(tmp_path
     run = run_settings({"SMTP_STARTTLS": "false"}, tmp_path / "out")
     assert run.returncode == 2, run.stderr[-2000:]
     assert "SMTP_STARTTLS" in run.stderr or "SMTP_ALLOW_PLAINTEXT" in run.stderr
+
+
+def test_exceptions_deployed_from_a_file_are_audited_applied_and_refuse_put(tmp_path: Path) -> None:
+    document = tmp_path / "exceptions.json"
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    entry = _entry("hx-file", expires, qid=100001, image="docker.io/library/redis:*")
+    document.write_text(json.dumps({"exceptions": [entry]}))
+    group = f"/subscriptions/{OWN}/resourceGroups/apps/providers/Microsoft.ContainerInstance/containerGroups/cache"
+    event = {
+        "id": "e-file",
+        "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+        "eventTime": "2026-10-02T08:00:00Z",
+        "subject": group,
+        "data": {"operationName": "Microsoft.ContainerInstance/containerGroups/write", "status": "Succeeded"}
+        | {"correlationId": "c0ffee00-0000-4d00-8000-00000000f11e", "resourceUri": group},
+    }
+    scenario = tmp_path / "file.json"
+    scenario.write_text(
+        json.dumps(
+            {
+                "settings": {"EXCEPTIONS_FILE": str(document), "NOTIFY_SEVERITY_THRESHOLD": "HIGH"},
+                "resources": [{"id": group, "images": ["redis:7.4"]}],
+                "scans": {"redis:7.4": {"result": "ok", "duration_s": 60, "vulnerabilities": {"HIGH": 2}}},
+                "messages": [event],
+            }
+        )
+    )
+    probes: list[dict[str, Any]] = [
+        {"name": "doc", "method": "GET", "path": "/api/exceptions"},
+        {"name": "put", "method": "PUT", "path": "/api/exceptions", "json": {"version": 1, "exceptions": []}},
+    ]
+    run = run_scenario(scenario, tmp_path / "out", probes)
+    assert run.returncode == 0, run.stderr[-3000:]
+    doc = run.probes["doc"]["body"]
+    assert doc["version"] == 1 and [e["id"] for e in doc["exceptions"]] == ["hx-file"]
+    assert doc["audit"][0]["actor"] == f"file:{document}"
+    assert run.probes["put"]["status"] == 409 and "EXCEPTIONS_FILE" in run.probes["put"]["body"]["error"]
+    ((_, body),) = run.mails()
+    assert "findings: CRITICAL 0, HIGH 1, MEDIUM 0, LOW 0" in body and "hx-file" in body
