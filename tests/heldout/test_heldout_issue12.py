@@ -60,6 +60,15 @@ PROBES: list[dict[str, Any]] = [
     {"name": "item_missing", "method": "GET", "path": "/api/inventory" + WEB + "-gone"},
     {"name": "image", "method": "GET", "path": "/api/images", "params": {"ref": "nginx:1.27"}},
     {"name": "doc", "method": "GET", "path": "/api/exceptions"},
+    {"name": "report_unknown", "method": "GET", "path": f"/api/images/{'0' * 40}/report"},
+    {"name": "sbom_unknown", "method": "GET", "path": f"/api/images/{'0' * 40}/sbom"},
+    {
+        "name": "report_bad_format",
+        "method": "GET",
+        "path": f"/api/images/{'0' * 40}/report",
+        "params": {"format": "pdf"},
+    },
+    {"name": "report_bad_key", "method": "GET", "path": "/api/images/not-a-key/report"},
     {
         "name": "put_too_far",
         "method": "PUT",
@@ -262,6 +271,10 @@ def test_exports_are_valid_sarif_2_1_0_and_spdx(scope: Run) -> None:
         assert [error.message for error in validator.iter_errors(sarif)] == [], image
         assert spdx_problems((exports / served[image, "spdx"]["file"]).read_bytes()) == [], image
         assert served[image, "cyclonedx"]["status"] == 404  # QSCANNER_SBOM_FORMAT is spdx: nothing stored
+    probes = scope.probes
+    assert probes["report_unknown"]["status"] == 404 and probes["sbom_unknown"]["status"] == 404
+    assert probes["report_bad_format"]["status"] == 400 and probes["report_bad_key"]["status"] in (400, 404)
+    assert all(probes[name]["body"]["error"] for name in ("report_unknown", "report_bad_format"))
 
 
 # --- a wave: one digest, within the chat services' limits ----------------------------------------------------------
