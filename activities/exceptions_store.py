@@ -34,6 +34,8 @@ from azure.data.tables import UpdateMode
 from azure.storage.blob import ContentSettings
 
 from activities import wallclock
+from activities.inventory_store import table as inventory_table
+from activities.inventory_store import workloads_running
 from activities.notify_store import AlertStore
 from activities.storage_clients import StorageClients, clients_for
 from core.exceptions_doc import (
@@ -260,6 +262,19 @@ def workloads_of(event: dict[str, Any] | None) -> list[str]:
     inner = event.get("event") if isinstance(event.get("event"), dict) else event
     rid = inner.get("resource_id") if isinstance(inner, dict) else None
     return [rid] if isinstance(rid, str) and rid else []
+
+
+MAX_INVENTORY_WORKLOADS = 50
+
+
+def inventory_workloads(settings: Settings, image: str) -> list[str]:
+    """The resource ids of the workloads the inventory says run `image` (sorted; at most MAX_INVENTORY_WORKLOADS).
+
+    Where a result has no deployment of its own (stored by a scan queue batch, a sweep's or a manual scan), this is
+    where its workloads are known, so exception scopes match where the image runs.
+    """
+    found, _ = workloads_running(inventory_table(settings), image, MAX_INVENTORY_WORKLOADS)
+    return sorted(w.resource_id for w in found)
 
 
 def summary_for(read: Any, result: ImageResult) -> ReportSummary | None:

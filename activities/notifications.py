@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from activities import names, wallclock
 from activities.activity_registry import activity_registrar, validated
-from activities.exceptions_store import ExceptionStore, apply_to_result, workloads_of
+from activities.exceptions_store import ExceptionStore, apply_to_result, inventory_workloads, workloads_of
 from activities.notify_email import NotificationError, message_id, send_email
 from activities.notify_http import IDEMPOTENCY_HEADER, send_slack, send_teams, send_webhook
 from activities.notify_store import (
@@ -199,10 +199,13 @@ def _apply_exceptions(
     if not entries:
         return request, None
     workloads = workloads_of(request.event)
+    scoped = any(entry.scope is not None for entry in entries)
     summaries: dict[tuple[str, str | None, str | None], ReportSummary | None] = {}
     adjusted: list[ImageResult] = []
     for result in request.results:
-        effective, summary, applied = apply_to_result(store.report_summary, result, workloads, entries, now)
+        # No deployment of its own (a sweep's or a manual scan): scopes match where the inventory says it runs.
+        targets = workloads or (inventory_workloads(settings, result.image) if scoped else [])
+        effective, summary, applied = apply_to_result(store.report_summary, result, targets, entries, now)
         adjusted.append(effective)
         summaries[(effective.image, effective.digest, effective.report)] = summary
         if applied is not None and applied.suppressed:

@@ -9,7 +9,8 @@ the reference, run through the demo with tests/heldout/scenarios/inventory.json:
 - redelivered and out-of-order events: the first write batch twice; an older write of `ordered` after its newer one;
   an older write of del-aci after its delete; an older delete of keeper after its write (after the last sweep);
 - a shared image: nginx:1.25 runs in pre-web, pre-api and (until its delete) del-aci, scanned once;
-- a sweep at +6000 s after vanish-job vanished (deleted_at_s 5000, no event) removes it.
+- a sweep at +6000 s after vanish-job vanished (deleted_at_s 5000, no event) removes it;
+- hx-ops, an exception scoped to the listed subscription's `ops` group, covers what the sweep scanned there.
 """
 
 from __future__ import annotations
@@ -122,3 +123,23 @@ def test_exports_are_valid_cyclonedx(run: Run) -> None:
     assert rows and all(row["status"] == 200 for row in rows)
     for row in rows:
         assert cyclonedx_problems((exports / row["file"]).read_bytes()) == [], row["image"]
+
+
+def test_a_scoped_exception_covers_an_image_the_sweep_scanned(run: Run) -> None:
+    """hx-ops accepts QID 100001 in the listed subscription's `ops` group: api:2 (CRITICAL, only in pre-api, backfilled
+    and scanned by the sweep, a scan with no deployment of its own) and alpine (del-job) alert nothing.
+    """
+    summary = run.summary
+    assert summary["exceptions"]["applied"] == {
+        "docker.io/library/alpine:3.20": ["hx-ops"],
+        "ghcr.io/acme/api:2": ["hx-ops"],
+    }
+    assert summary["notifications"]["email"] == 0 and summary["notifications"]["webhook"] == 0
+    (api,) = [image for image in run.inventory["pre-api"]["images"] if image["image"] == "ghcr.io/acme/api:2"]
+    assert api["exceptions"]["exception_ids"] == ["hx-ops"]
+    # QID 100001 is also nginx:1.25's HIGH finding: accepted where it runs in `ops` (pre-api), not in pre-web.
+    assert run.inventory["pre-api"]["effectiveWorstSeverity"] == "LOW"
+    assert (run.inventory["pre-web"]["worstSeverity"], run.inventory["pre-web"]["effectiveWorstSeverity"]) == (
+        "HIGH",
+        "HIGH",
+    )
