@@ -16,9 +16,7 @@ import ssl
 from datetime import UTC, datetime
 
 from activities import wallclock
-from activities.exceptions_store import ExceptionStore, workloads_of
-from activities.inventory_store import table as inventory_table
-from activities.inventory_store import workloads_running
+from activities.exceptions_store import ExceptionStore, inventory_workloads, workloads_of
 from activities.notifications import NotifyRequest, send_notifications
 from activities.notify_store import AlertStore
 from activities.results_store import LATEST_RESULT_ROW, RESULT_PROPERTY, get_scan_record
@@ -33,7 +31,6 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_IMAGES_PER_RUN = 5000
-MAX_INVENTORY_WORKLOADS = 50
 REEVALUATION_PREFIX = "expiry-"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -74,7 +71,7 @@ def reevaluate_expired(
                 continue
             record = get_scan_record(clients, settings, result.instance_id) if result.instance_id else None
             event = record.event if record is not None else None
-            workloads = workloads_of(event) or _inventory_workloads(settings, result.image)
+            workloads = workloads_of(event) or inventory_workloads(settings, result.image)
             if not workloads_of(event) and workloads:  # a scan queue batch stored it: name a workload running it
                 event = _event_for(workloads[0], now)
             hits = [e for e in hits if e.matches_target(result.image, workloads)]
@@ -92,16 +89,6 @@ def reevaluate_expired(
 
 def _image_matches(entry: ExceptionEntry, image: str) -> bool:
     return entry.matches_target(image, []) if entry.scope is None else entry.matches_target(image, [entry.scope])
-
-
-def _inventory_workloads(settings: Settings, image: str) -> list[str]:
-    """The resource ids of the workloads the inventory says run `image` (sorted; at most MAX_INVENTORY_WORKLOADS).
-
-    A result stored by a scan queue batch names the batch runner, whose record has no deployment: the inventory is
-    where the image's workloads are known.
-    """
-    found, _ = workloads_running(inventory_table(settings), image, MAX_INVENTORY_WORKLOADS)
-    return sorted(w.resource_id for w in found)
 
 
 def _event_for(resource_id: str, now: datetime) -> dict[str, object] | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ from azure.data.tables import UpdateMode
 from azure.storage.blob import ContentSettings
 
 from activities import wallclock
+from activities.inventory_store import table as inventory_table
+from activities.inventory_store import workloads_running
 from activities.notify_store import AlertStore
 from activities.storage_clients import StorageClients, clients_for
 from core.exceptions_doc import (
@@ -262,6 +264,19 @@ def workloads_of(event: dict[str, Any] | None) -> list[str]:
     return [rid] if isinstance(rid, str) and rid else []
 
 
+MAX_INVENTORY_WORKLOADS = 50
+
+
+def inventory_workloads(settings: Settings, image: str) -> list[str]:
+    """The resource ids of the workloads the inventory says run `image` (sorted; at most MAX_INVENTORY_WORKLOADS).
+
+    Where a result has no deployment of its own (stored by a scan queue batch, a sweep's or a manual scan), this is
+    where its workloads are known, so exception scopes match where the image runs.
+    """
+    found, _ = workloads_running(inventory_table(settings), image, MAX_INVENTORY_WORKLOADS)
+    return sorted(w.resource_id for w in found)
+
+
 def summary_for(read: Any, result: ImageResult) -> ReportSummary | None:
     """The stored report's summary of a result that has one (`read`: `AlertStore.report_summary`)."""
     if result.status in ALERT_STATUSES or not result.report:
@@ -286,25 +301,64 @@ def as_json(document: ExceptionsDocument) -> dict[str, Any]:
     return loaded
 
 
-def exceptions_view(
-    settings: Settings, results: Sequence[ImageResult], event: dict[str, Any] | None, now: datetime
-) -> dict[str, dict[str, Any]]:
-    """Per image with suppressed findings: what the API shows (`suppressed` per severity, `suppressed_qids`,
-    `exception_ids`, and the `effective` counts and worst severity). Images without any are left out.
+def suppression_view(effective: ImageResult, applied: Applied | None) -> dict[str, Any] | None:
+    """What the API shows of a result's suppressed findings (`suppressed` per severity, `suppressed_qids`,
+    `exception_ids`, the `effective` counts and worst severity); None when nothing is suppressed.
     """
-    entries = active_entries(ExceptionStore(settings).load(), now)
-    if not entries:
+    if applied is None or not applied.suppressed:
+        return None
+    return applied.view() | {
+        "effective": {
+            "vulnerabilities": effective.vulnerabilities.model_dump(mode="json"),
+            "worst_severity": effective.worst_severity.value if effective.worst_severity else None,
+        }
+    }
+
+
+class SuppressionLens:
+    """What the active exceptions suppress in stored results, for views (the API, the inventory): the document is
+    read once, and a report summary only for a result some entry could match, each report once.
+    """
+
+    def __init__(self, settings: Settings, now: datetime) -> None:
+        self.entries = active_entries(ExceptionStore(settings).load(), now)
+        self.now = now
+        self._read = AlertStore(settings).report_summary
+        self._summaries: dict[str, ReportSummary | None] = {}
+
+    def _summary(self, result: ImageResult) -> ReportSummary | None:
+        key = result.report or ""
+        if key not in self._summaries:
+            self._summaries[key] = self._read(result)
+        return self._summaries[key]
+
+    def view(self, result: ImageResult | None, workloads: Sequence[str]) -> dict[str, Any] | None:
+        """`suppression_view` of the result as deployed in `workloads` (ARM ids; scopes match against them)."""
+        if result is None or not any(e.matches_target(result.image, workloads) for e in self.entries):
+            return None
+        effective, _, applied = apply_to_result(self._summary, result, workloads, self.entries, self.now)
+        return suppression_view(effective, applied)
+
+
+def exceptions_view(
+    settings: Settings,
+    results: Sequence[ImageResult],
+    event: dict[str, Any] | None,
+    now: datetime,
+    workloads_for: Callable[[str], Sequence[str]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per image with suppressed findings: `suppression_view`. Images without any are left out. Scopes match the
+    scan's target (`event`); a result without one (stored by a scan queue batch) matches `workloads_for(image)`
+    (the inventory's workloads running it) when given.
+    """
+    lens = SuppressionLens(settings, now)
+    if not lens.entries:
         return {}
-    reader = AlertStore(settings).report_summary
     workloads = workloads_of(event)
     views: dict[str, dict[str, Any]] = {}
     for result in results:
-        effective, _, applied = apply_to_result(reader, result, workloads, entries, now)
-        if applied is not None and applied.suppressed:
-            views[result.image] = applied.view() | {
-                "effective": {
-                    "vulnerabilities": effective.vulnerabilities.model_dump(mode="json"),
-                    "worst_severity": effective.worst_severity.value if effective.worst_severity else None,
-                }
-            }
+        targets = workloads or (list(workloads_for(result.image)) if workloads_for is not None else [])
+        view = lens.view(result, targets)
+        if view is not None:
+            views[result.image] = view
     return views

@@ -26,6 +26,7 @@ from activities.clients import classify
 from activities.inventory_store import record_delete, record_write, table
 from core.events import DeploymentEvent, ParseResult
 from core.images import InvalidImageRef, parse_image_ref
+from core.scope import monitored_subscriptions
 from core.settings import Settings, get_settings
 from core.workloads import MAX_IMAGES_PER_WORKLOAD, Observed, WorkloadImage
 from orchestrators.names import ORCHESTRATOR_INVENTORY_EVENTS
@@ -90,9 +91,16 @@ class InventoryBatch:
     deletes: list[DeploymentEvent] = field(default_factory=list)
 
     def add(self, parsed: ParseResult) -> None:
+        """Keep the batch's writes and deletes in monitored subscriptions (others are skipped, as for scans)."""
+        watched = set(monitored_subscriptions(self.settings))
         for target in parsed.targets:
-            self.writes.setdefault(f"{target.resource_id.lower()}|{target.correlation_id}", target)
-        self.deletes += [d for d in parsed.deletes if not in_scanner_resource_group(d, self.settings)]
+            if target.subscription_id.lower() in watched:
+                self.writes.setdefault(f"{target.resource_id.lower()}|{target.correlation_id}", target)
+        self.deletes += [
+            d
+            for d in parsed.deletes
+            if d.subscription_id.lower() in watched and not in_scanner_resource_group(d, self.settings)
+        ]
 
     def updates(self) -> list[InventoryUpdate]:
         now = self.now or datetime.now(UTC)

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from activities.storage_clients import clients_for
 from core.events import DeploymentEvent
+from core.exclusions import ExclusionRules, is_excluded
 from core.naming import image_key
 from core.resource_ids import parse_resource_id
 from core.settings import Settings
@@ -240,13 +241,16 @@ def _delete_row(client: TableClient, entity: dict[str, Any]) -> None:
         client.delete_entity(entity["PartitionKey"], entity["RowKey"])
 
 
-def images_of(client: TableClient, subscriptions: Iterable[str]) -> list[str]:
-    """The distinct images of the live entries of `subscriptions`, sorted."""
+def images_of(client: TableClient, subscriptions: Iterable[str], exclusions: ExclusionRules | None = None) -> list[str]:
+    """The distinct images of the live entries of `subscriptions`, sorted; with `exclusions` (SCAN_EXCLUDE), only
+    those that may be scanned: none of an excluded workload (`rg:`, `resource:`), no excluded image (`image:`).
+    """
+    rules = exclusions or ExclusionRules()
     images: set[str] = set()
     for subscription in subscriptions:
         for _, state in entries(client, subscription):
-            if isinstance(state, Workload):
-                images.update(state.distinct_images())
+            if isinstance(state, Workload) and not is_excluded(rules, resource_id=state.resource_id):
+                images.update(image for image in state.distinct_images() if not is_excluded(rules, image=image))
     return sorted(images)
 
 

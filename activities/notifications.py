@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from activities import names, telemetry, wallclock
 from activities import notify_rescan as rescan
 from activities.activity_registry import activity_registrar, validated
-from activities.exceptions_store import ExceptionStore, apply_to_result, workloads_of
+from activities.exceptions_store import ExceptionStore, apply_to_result, inventory_workloads, workloads_of
 from activities.notify_channels import CHANNELS, send_all
 from activities.notify_digest import flush_digests
 from activities.notify_email import NotificationError, message_id, send_email
@@ -149,25 +149,31 @@ def _apply_exceptions(
     counts: dict[str, int],
     *,
     workloads: list[str],
+    views: dict[str, dict[str, Any]],
 ) -> tuple[NotifyRequest, SummaryOf | None]:
     """The request with the active exceptions applied to its results, and the effective report summaries (of any
-    result: a rescan's previous one too). `workloads`: the ARM ids the scopes are matched against.
+    result: a rescan's previous one too). `workloads`: the ARM ids the scopes are matched against (none: where the
+    inventory says each image runs). `views` gets what was suppressed per image (for the alert's text).
     """
     now = wallclock.now()
     entries = active_entries(document if document is not None else ExceptionStore(settings).load(), now)
     if not entries:
         return request, None
+    has_scopes = any(entry.scope is not None for entry in entries)
     summaries: dict[tuple[str, str | None, str | None], ReportSummary | None] = {}
     adjusted: list[ImageResult] = []
     for result in request.results:
-        effective, summary, applied = apply_to_result(store.report_summary, result, workloads, entries, now)
+        # No deployment of its own (a sweep's or a manual scan): scopes match where the inventory says it runs.
+        targets = workloads or (inventory_workloads(settings, result.image) if has_scopes else [])
+        effective, summary, applied = apply_to_result(store.report_summary, result, targets, entries, now)
         adjusted.append(effective)
         summaries[(effective.image, effective.digest, effective.report)] = summary
         if applied is not None and applied.suppressed:
             counts[EXCEPTED_KEY] += len(applied.suppressed)
             telemetry.suppressed("exception", len(applied.suppressed))
             key = image_key(result.image, result.digest)
-            store.record_excepted(request.instance_id, key, result.image, applied.view())
+            views[result.image] = applied.view()
+            store.record_excepted(request.instance_id, key, result.image, views[result.image])
 
     def summary_of(result: ImageResult) -> ReportSummary | None:
         found = (result.image, result.digest, result.report)
@@ -194,7 +200,10 @@ def send_notifications(
     threshold = Severity(request.threshold or settings.notify_severity_threshold)
     placed = {r.image: rescan.running(settings, r.image) for r in request.results} if request.rescan else {}
     scoped = [w.resource_id for found, _ in placed.values() for w in found] or workloads_of(request.event)
-    request, summary_of = _apply_exceptions(settings, request, store, exceptions, counts, workloads=scoped)
+    excepted: dict[str, dict[str, Any]] = {}
+    request, summary_of = _apply_exceptions(
+        settings, request, store, exceptions, counts, workloads=scoped, views=excepted
+    )
     alert = build_alert(request, threshold)
     if alert is None:
         return counts
@@ -219,7 +228,9 @@ def send_notifications(
             anonymous = hashlib.sha256(instance_id.encode()).hexdigest()[:16]
             row_key = f"{PENDING_PREFIX}{item.key}-{item.fingerprint or 'scan-' + anonymous}"
             news = view.diff.new if view else item.findings  # a rescan's new findings are those new since the last scan
-            entry = PendingEntry(row_key, result, news, diff=view.diff if view else None)
+            entry = PendingEntry(
+                row_key, result, news, diff=view.diff if view else None, exceptions=excepted.get(result.image)
+            )
             where = list(rescan.workloads_for(placed, result.image, workload))
             new = store.enqueue(entry, where, instance_id, create=not repeated)
             if new and not repeated:
@@ -253,6 +264,7 @@ def send_notifications(
         suppressed=counts[SUPPRESSED_KEY],
         diffs=diffs,
         rescan=request.rescan,
+        exceptions={image: v for image, v in excepted.items() if any(i.result.image == image for i in fresh)},
     )
     counts |= send_all(settings, scan_alert, store.already_sent, store.mark_sent, tls_context)
     for item in fresh:

@@ -45,6 +45,7 @@ def _digest_alert(settings: Settings, digest_id: str, entries: list[PendingEntry
         findings={e.result.image: e.findings for e in entries if e.findings},
         scans=tuple(sorted({scan for e in entries for scan in e.scans})),
         diffs={e.result.image: e.diff for e in entries if e.diff is not None},
+        exceptions={e.result.image: e.exceptions for e in entries if e.exceptions},
     )
 
 

@@ -62,6 +62,8 @@ class PendingEntry:
     digest: str | None = None
     diff: FindingsDiff | None = None
     """A rescan's change since the previous result (the first scan that queued the entry brings it)."""
+    exceptions: dict[str, Any] | None = None
+    """What exceptions suppressed in the result (`Applied.view()`), for the digest's text."""
 
     def row(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class PendingEntry:
             "workloads": json.dumps(self.workloads[:MAX_WORKLOADS]),
             "scans": json.dumps(self.scans[:MAX_SCANS]),
             "digest": self.digest or "",
+            "exceptions": json.dumps(self.exceptions) if self.exceptions else "",
             "queued_at": datetime.now(UTC),
             "diff": _diff_text(self.diff),
         }
@@ -86,6 +89,7 @@ class PendingEntry:
             scans=list(json.loads(row.get("scans") or "[]")),
             digest=row.get("digest") or None,
             diff=FindingsDiff.model_validate_json(row["diff"]) if row.get("diff") else None,
+            exceptions=json.loads(row["exceptions"]) if row.get("exceptions") else None,
         )
 
 
@@ -179,7 +183,15 @@ class AlertStore:
             except ResourceNotFoundError:
                 if not create:
                     return False
-                fresh = PendingEntry(entry.row_key, entry.result, entry.findings, where, [instance_id], diff=entry.diff)
+                fresh = PendingEntry(
+                    entry.row_key,
+                    entry.result,
+                    entry.findings,
+                    where,
+                    [instance_id],
+                    diff=entry.diff,
+                    exceptions=entry.exceptions,
+                )
                 try:
                     self.table.create_entity(fresh.row())
                 except ResourceExistsError:

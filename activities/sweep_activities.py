@@ -26,7 +26,7 @@ from activities.resource_graph import query_page
 from activities.results_store import LATEST_RESULT_ROW, _get_entity, _result_of
 from activities.storage_clients import clients_for
 from core.naming import image_key
-from core.scope import monitored_subscriptions
+from core.scope import exclusions_of, monitored_subscriptions
 from core.settings import Settings, get_settings
 from core.sweep import MAX_SCANS_PER_SWEEP
 
@@ -87,7 +87,8 @@ def sweep_finish(settings: Settings, request: SweepFinishRequest) -> dict[str, A
     """Remove what the sweep did not see; list (bounded) the images with no fresh result."""
     client = table(settings)
     removed = remove_vanished(client, request.subscriptions, request.sweep_id, request.started_at, request.now)
-    to_scan = [image for image in images_of(client, request.subscriptions) if needs_scan(settings, image, request.now)]
+    scannable = images_of(client, request.subscriptions, exclusions_of(settings))  # SCAN_EXCLUDE: never scanned
+    to_scan = [image for image in scannable if needs_scan(settings, image, request.now)]
     if len(to_scan) > MAX_SCANS_PER_SWEEP:
         logger.info(
             "sweep %s: %d images to scan, %d now, the rest next time",

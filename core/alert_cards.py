@@ -63,6 +63,9 @@ def _image_facts(alert: Alert, result: ImageResult) -> list[tuple[str, str]]:
         facts.append(("Workloads", clip(", ".join(workloads), MAX_FIELD_CHARS)))
     if result.reason:
         facts.append(("Reason", clip(result.reason, MAX_FIELD_CHARS)))
+    note = alert.exception_note(result.image)
+    if note:
+        facts.append(("Excepted", clip(note, MAX_FIELD_CHARS)))
     diff = alert.diffs.get(result.image)
     if diff is not None:
         facts.append(("Change", clip(diff_summary(diff), MAX_FIELD_CHARS)))

@@ -62,6 +62,9 @@ class Deployment(BaseModel):
         return f"{self.kind} {self.name} ({self.resource_group})"
 
 
+MAX_NOTE_QIDS = 5
+
+
 @dataclass(frozen=True)
 class Alert:
     """What one alert says: the images that need attention (worst first as scanned), the others, and for each image
@@ -81,6 +84,17 @@ class Alert:
     """Per rescanned image: what changed since its previous result (core/result_diff.py)."""
     rescan: bool = False
     """The alert of a rescan (ScanInput.rescan): sent only because findings changed."""
+    exceptions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per image, what exceptions suppressed (`Applied.view()`: `suppressed_qids`, `exception_ids`, ...)."""
+
+    def exception_note(self, image: str) -> str | None:
+        """`hx-1, hx-2: 2 finding(s) accepted (QID 100001, 100002)`, None when no exception applied to the image."""
+        view = self.exceptions.get(image)
+        if not view or not view.get("exception_ids"):
+            return None
+        qids = [str(q) for q in view.get("suppressed_qids", ())]
+        shown = ", ".join(qids[:MAX_NOTE_QIDS]) + (", ..." if len(qids) > MAX_NOTE_QIDS else "")
+        return f"{', '.join(map(str, view['exception_ids']))}: {len(qids)} finding(s) accepted (QID {shown})"
 
     @property
     def is_digest(self) -> bool:
@@ -180,6 +194,9 @@ def _image_lines(alert: Alert, result: ImageResult) -> list[str]:
         lines.append(f"    reason:   {result.reason}")
     for workload in alert.workloads.get(result.image, ()):
         lines.append(f"    workload: {workload}")
+    note = alert.exception_note(result.image)
+    if note:
+        lines.append(f"    excepted: {note}; not counted here")
     diff = alert.diffs.get(result.image)
     if diff is not None:
         return lines + diff_lines(diff)
@@ -262,6 +279,8 @@ def _image_document(alert: Alert, result: ImageResult, needs_attention: bool) ->
         document["new_findings"] = [f.model_dump(mode="json") for f in alert.findings[result.image]]
     if result.image in alert.diffs:
         document["diff"] = alert.diffs[result.image].model_dump(mode="json")
+    if result.image in alert.exceptions:
+        document["exceptions"] = dict(alert.exceptions[result.image])
     return document
 
 

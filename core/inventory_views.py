@@ -105,6 +105,14 @@ def _severity_rank(result: ImageResult | None) -> int | None:
     return None
 
 
+def _rank_of(severity: object) -> int | None:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else None
+
+
+Suppressed = Callable[[ImageResult | None, str], dict[str, Any] | None]
+"""(latest result, workload resource id) -> what exceptions suppress in it (GET /api/images' view), None if nothing."""
+
+
 def matches_severity(results: list[ImageResult | None], min_severity: str | None) -> bool:
     if min_severity is None:
         return True
@@ -130,16 +138,23 @@ def workload_view(
     workload: Workload,
     latest: Callable[[str], tuple[str, ImageResult | None]],
     exclusions: ExclusionRules | None = None,
+    suppressed: Suppressed | None = None,
 ) -> dict[str, Any]:
     """One workload with each image's link to its latest result (`latest(image)` -> (image key, result)).
 
     `excluded` (on the workload and on each image) is the SCAN_EXCLUDE entry that keeps it from being scanned, null
-    when none does: excluded workloads stay in the inventory, marked.
+    when none does: excluded workloads stay in the inventory, marked. `exceptions` (on each image) is what active
+    exceptions suppress in its latest result as deployed in this workload (`suppressed(result, resource id)`, the
+    view of GET /api/images), null when nothing is; `effectiveWorstSeverity` is the worst severity they leave.
     """
     rules = exclusions or ExclusionRules()
     images = []
+    effective: list[int] = []
     for item in workload.images:
         key, result = latest(item.image)
+        excepted = suppressed(result, workload.resource_id) if suppressed is not None else None
+        rank = _severity_rank(result) if excepted is None else _rank_of(excepted["effective"]["worst_severity"])
+        effective += [rank] if rank is not None else []
         images.append(
             {
                 "image": item.image,
@@ -148,6 +163,7 @@ def workload_view(
                 "digest": result.digest if result is not None else None,
                 "latestResult": result_view(result, key),
                 "excluded": exclusion_reason(rules, image=item.image),
+                "exceptions": excepted,
             }
         )
     ranks = [r for r in (_severity_rank(latest(i)[1]) for i in workload.distinct_images()) if r is not None]
@@ -162,6 +178,7 @@ def workload_view(
         "lastSeen": workload.last_seen.isoformat(),
         "eventTime": workload.event_time.isoformat() if workload.event_time else None,
         "worstSeverity": SEVERITIES[min(ranks)] if ranks else None,
+        "effectiveWorstSeverity": SEVERITIES[min(effective)] if effective else None,
         "excluded": exclusion_reason(rules, resource_id=workload.resource_id),
         "images": images,
     }

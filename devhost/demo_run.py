@@ -207,7 +207,6 @@ class Driver:
         app runs up to that virtual time (no barrier: what is still running keeps running), then the message goes in.
         """
         redeployed = self._operations.redeploys(delivery.body)
-        deleted = retire_deleted(self.stack, delivery.body)
         late = ""
         if delivery.at_s is not None:
             when = self._started + timedelta(seconds=delivery.at_s)
@@ -223,6 +222,9 @@ class Driver:
         self._digest_if_window_passed()
         if self.before_delivery is not None:
             self.before_delivery()
+        # The workloads it deletes leave the simulator now, at its delivery time, not while the app still runs up to
+        # it (a sweep due earlier would otherwise miss a workload that still existed).
+        deleted = retire_deleted(self.stack, delivery.body)
         note = (f" ({delivery.note})" if delivery.note else "") + late
         if redeployed and delivery.after_s is None and delivery.at_s is None:
             note += f" (redeploys {', '.join(redeployed)}: delivered after the earlier scans finished)"

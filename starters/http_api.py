@@ -9,6 +9,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import azure.durable_functions as df
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, TypeAdapter, 
 
 from activities import wallclock
 from activities.arm_resources import in_scanner_resource_group
-from activities.exceptions_store import exceptions_view
+from activities.exceptions_store import exceptions_view, inventory_workloads
 from activities.inventory_store import table as inventory_table
 from activities.inventory_store import workloads_running
 from activities.notify_rescan import stored_diff
@@ -241,7 +242,8 @@ def _read_latest(canonical: str) -> tuple[dict[str, Any] | None, ImageResult | N
     if result is None:
         return None, None, None
     record = get_scan_record(clients, settings, result.instance_id) if result.instance_id else None
-    views = exceptions_view(settings, [result], record.event if record else None, wallclock.now())
+    running = partial(inventory_workloads, settings)  # no deployment of its own: scopes match where the image runs
+    views = exceptions_view(settings, [result], record.event if record else None, wallclock.now(), running)
     return result.model_dump(mode="json") | {"exceptions": views.get(result.image)}, result, previous
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from activities import wallclock
+from activities.exceptions_store import SuppressionLens
 from activities.inventory_store import SWEEPS_PARTITION, partition_of, row_key, state_of, table
 from activities.results_store import get_latest_result
 from activities.storage_clients import clients_for
@@ -21,6 +23,7 @@ from core.inventory_views import (
     MAX_ROWS_READ,
     BadQuery,
     InventoryQuery,
+    Suppressed,
     encode_token,
     matches_severity,
     parse_query,
@@ -78,9 +81,16 @@ def _filter(query: InventoryQuery) -> tuple[str, dict[str, Any]]:
     return " and ".join(parts), params
 
 
+def suppressed_lookup(settings: Settings) -> Suppressed:
+    """(result, workload) -> what the active exceptions suppress in it; the document read once per request."""
+    lens = SuppressionLens(settings, wallclock.now())
+    return lambda result, resource_id: lens.view(result, [resource_id]) if lens.entries else None
+
+
 def list_inventory(settings: Settings, query: InventoryQuery) -> dict[str, Any]:
     """One page of workloads matching the filters, and the token of the next page (None at the end)."""
     latest = latest_lookup(settings)
+    suppressed = suppressed_lookup(settings)
     text, params = _filter(query)
     items: list[dict[str, Any]] = []
     last: tuple[str, str] | None = None
@@ -97,7 +107,7 @@ def list_inventory(settings: Settings, query: InventoryQuery) -> dict[str, Any]:
             continue
         if not matches_severity([latest(i)[1] for i in state.distinct_images()], query.min_severity):
             continue
-        items.append(workload_view(state, latest, exclusions_of(settings)))
+        items.append(workload_view(state, latest, exclusions_of(settings), suppressed))
     token = encode_token(*last) if more and last is not None else None
     return {"items": items, "count": len(items), "continuationToken": token}
 
@@ -115,7 +125,9 @@ def get_workload(settings: Settings, resource_id: str) -> dict[str, Any] | None:
     )
     state = state_of(dict(entity)) if entity is not None else None
     return (
-        workload_view(state, latest_lookup(settings), exclusions_of(settings)) if isinstance(state, Workload) else None
+        workload_view(state, latest_lookup(settings), exclusions_of(settings), suppressed_lookup(settings))
+        if isinstance(state, Workload)
+        else None
     )
 
 

@@ -104,6 +104,35 @@ def test_inventory_updates_have_deterministic_ids_and_bounded_size() -> None:
     assert batch(events) == first  # a redelivered batch: the same instances
 
 
+def test_inventory_batches_skip_unmonitored_subscriptions() -> None:
+    from datetime import UTC, datetime
+
+    from activities.inventory_events import InventoryBatch
+    from core.events import DeploymentEvent, ParseResult, parse_resource_id
+    from core.settings import load_settings
+
+    other = "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918"
+    settings = load_settings(
+        {
+            "QUALYS_POD": "US2",
+            "QUALYS_ACCESS_TOKEN": "t",
+            "AZURE_SUBSCRIPTION_ID": SUB,
+            "SCANNER_RESOURCE_GROUP": "rg-s",
+            "SCANNER_LOCATION": "westeurope",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        }
+    )
+    now = datetime(2026, 10, 2, 8, 0, tzinfo=UTC)
+
+    def event(subscription: str, name: str) -> DeploymentEvent:
+        rid = f"/subscriptions/{subscription}/resourceGroups/a/providers/Microsoft.App/jobs/{name}"
+        return DeploymentEvent.from_parts(parse_resource_id(rid), name, now)
+
+    filled = InventoryBatch(settings, now=now)
+    filled.add(ParseResult(targets=[event(SUB, "mine"), event(other, "theirs")], deletes=[event(other, "gone")]))
+    assert [w.name for w in filled.writes.values()] == ["mine"] and filled.deletes == []
+
+
 def test_excluded_workloads_and_images_stay_listed_and_are_marked() -> None:
     from datetime import UTC, datetime
 
