@@ -8,7 +8,10 @@ With ALERT_DIGEST_MINUTES 0 the activity sends the scan's alert on every channel
 and scan). Otherwise it queues each image in the alerts table and the `alert_digest` timer (starters/alert_digest.py)
 sends one digest per window and channel. Either way an image whose findings at or above the threshold have the same
 fingerprint as its last alert is left out (counted as suppressed); a failure is alerted again only with another
-reason, or in a later window. The orchestrator's call is unchanged: same activity, same input.
+reason, or in a later window. Concurrent scans of one image (two workloads deploying it, a rescan and a redeploy
+sharing one scan) cannot both alert: each claims the findings with an ETag-conditional write before sending
+(activities/notify_claims.py); the loser is suppressed and adds its workloads to the winner's alert while it is open.
+The orchestrator's call is unchanged: same activity, same input.
 
 Exceptions (activities/exceptions_store.py) apply first: a finding an active exception matches is taken out of the
 result's counts and fingerprint, so it neither crosses the threshold nor makes news; each is counted (`excepted`)
