@@ -22,6 +22,7 @@ import pytest
 from activities import wallclock
 from activities.notifications import AlertStore, NotificationError, NotifyRequest, flush_digests, send_notifications
 from activities.notify_claims import CLAIM_TTL, FINGERPRINT_PARTITION
+from activities.notify_rescan import rescan_alert_count
 from activities.notify_store import SUPPRESSED_PARTITION, alert_counts
 from core.alerts import findings_fingerprint
 from core.naming import image_key
@@ -29,6 +30,7 @@ from core.report import Severity
 from core.settings import Settings
 from devhost.azurite import Azurite
 from tests.integration import test_notifications as base
+from tests.integration import test_notify_rescan as rescan_support
 from tests.integration.test_notifications import Receiver, SmtpServer, _settings
 from tests.integration.test_notify_digest import _scan
 
@@ -206,3 +208,32 @@ def test_a_claim_whose_scan_vanished_is_taken_over_after_the_ttl(
     finally:
         wallclock.use(None)
     assert (late["email"], late["webhook"], late["suppressed"]) == (1, 1, 0)
+
+
+def test_a_rescan_and_a_redeploy_sharing_one_scan_alert_its_findings_once(
+    azurite: Azurite, smtp_server: SmtpServer, receiver: Receiver, client_tls: ssl.SSLContext
+) -> None:
+    settings = _settings(
+        azurite,
+        smtp_server,
+        receiver,
+        ALERTS_TABLE="alertsracerescan",
+        INVENTORY_TABLE="invracerescan",
+        CACHE_TABLE="cacheracerescan",
+    )
+    rescan_support._place(settings)
+    first = rescan_support._scan(settings, "scan-a", 0, rescan=False, HIGH=2)
+    assert send_notifications(settings, first, AlertStore(settings), tls_context=client_tls)["email"] == 1
+    shared = rescan_support._scan(settings, "rescan-b", 1, rescan=True, HIGH=3)  # one scan, two waiting for it
+    redeploy = NotifyRequest(instance_id="scan-c", event=first.event, results=shared.results)
+    stores = _racing_stores(settings)
+    results = _race(
+        [
+            lambda: send_notifications(settings, shared, stores[0], tls_context=client_tls),
+            lambda: send_notifications(settings, redeploy, stores[1], tls_context=client_tls),
+        ]
+    )
+    assert sorted((r["email"], r["webhook"], r["suppressed"]) for r in results) == [(0, 0, 1), (1, 1, 0)]
+    assert (len(smtp_server.messages), len(receiver.posts)) == (2, 2)
+    assert rescan_alert_count(settings) == results[0]["email"]  # counted as a rescan alert only when the rescan won
+    assert "100003" in receiver.posts[1][1].decode()
