@@ -231,6 +231,8 @@ def send_notifications(
         where = rescan.workloads_for(placed, result.image, workload)
         claim = _claim(store, item, instance_id, where)
         repeated = claim is not None and not claim.won  # another scan alerts (or alerted) these findings
+        if claim is not None and not claim.won:
+            log.info("alert: %s has the findings %s alerts%s", result.image, claim.holder, " (joined)" * claim.joined)
         if settings.alert_digest_minutes:
             anonymous = hashlib.sha256(instance_id.encode()).hexdigest()[:16]
             row_key = f"{PENDING_PREFIX}{item.key}-{item.fingerprint or 'scan-' + anonymous}"
