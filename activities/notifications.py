@@ -8,7 +8,10 @@ With ALERT_DIGEST_MINUTES 0 the activity sends the scan's alert on every channel
 and scan). Otherwise it queues each image in the alerts table and the `alert_digest` timer (starters/alert_digest.py)
 sends one digest per window and channel. Either way an image whose findings at or above the threshold have the same
 fingerprint as its last alert is left out (counted as suppressed); a failure is alerted again only with another
-reason, or in a later window. The orchestrator's call is unchanged: same activity, same input.
+reason, or in a later window. Concurrent scans of one image (two workloads deploying it, a rescan and a redeploy
+sharing one scan) cannot both alert: each claims the findings with an ETag-conditional write before sending
+(activities/notify_claims.py); the loser is suppressed and adds its workloads to the winner's alert while it is open.
+The orchestrator's call is unchanged: same activity, same input.
 
 Exceptions (activities/exceptions_store.py) apply first: a finding an active exception matches is taken out of the
 result's counts and fingerprint, so it neither crosses the threshold nor makes news; each is counted (`excepted`)
@@ -31,7 +34,8 @@ from activities import names, telemetry, wallclock
 from activities import notify_rescan as rescan
 from activities.activity_registry import activity_registrar, validated
 from activities.exceptions_store import ExceptionStore, apply_to_result, inventory_workloads, workloads_of
-from activities.notify_channels import CHANNELS, send_all
+from activities.notify_channels import CHANNELS, configured_channels, send_all
+from activities.notify_claims import Claim
 from activities.notify_digest import flush_digests
 from activities.notify_email import NotificationError, message_id, send_email
 from activities.notify_http import IDEMPOTENCY_HEADER
@@ -59,6 +63,7 @@ from core.naming import image_key
 from core.report import Finding, ImageResult, ReportSummary, Severity
 from core.results import MAX_IMAGES, InstanceId
 from core.settings import Settings, get_settings
+from core.workloads import Workload
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +138,21 @@ def _check(
     )
 
 
-def _already_alerted(store: AlertStore, item: _Checked, instance_id: str) -> bool:
-    """The image's findings are those of its last alert, from another scan (a retry of the same scan is not)."""
+def _claim(store: AlertStore, item: _Checked, instance_id: str, workloads: tuple[str, ...]) -> Claim | None:
+    """Claim the image's findings for this scan before alerting them (activities/notify_claims.py); None when they
+    are not comparable (a failure, a report that cannot be read): those are not deduplicated here.
+    """
     if item.failure or item.fingerprint is None:
-        return False
-    last = store.last_alerted(item.key)
-    return last is not None and last[0] == item.fingerprint and last[1] != instance_id
+        return None
+    return store.claim_alert(item.key, item.fingerprint, instance_id, item.result.image, list(workloads))
+
+
+def _settle(store: AlertStore, won: list[_Checked], instance_id: str, *, sent: bool) -> None:
+    """After the send: the claimed findings are the images' last alert, or (nothing sent) released."""
+    for item in won:
+        if item.fingerprint and not item.failure:
+            settle = store.record_alerted if sent else store.release_alert
+            settle(item.key, item.fingerprint, instance_id)
 
 
 def _apply_exceptions(
@@ -223,7 +237,11 @@ def send_notifications(
             counts[SUPPRESSED_KEY] += 1
             store.record_suppressed(instance_id, item.key, result.image, rescan.NO_CHANGE)
             continue
-        repeated = _already_alerted(store, item, instance_id)
+        where = rescan.workloads_for(placed, result.image, workload)
+        claim = _claim(store, item, instance_id, where)
+        repeated = claim is not None and not claim.won  # another scan alerts (or alerted) these findings
+        if claim is not None and not claim.won:
+            log.info("alert: %s has the findings %s alerts%s", result.image, claim.holder, " (joined)" * claim.joined)
         if settings.alert_digest_minutes:
             anonymous = hashlib.sha256(instance_id.encode()).hexdigest()[:16]
             row_key = f"{PENDING_PREFIX}{item.key}-{item.fingerprint or 'scan-' + anonymous}"
@@ -231,12 +249,14 @@ def send_notifications(
             entry = PendingEntry(
                 row_key, result, news, diff=view.diff if view else None, exceptions=excepted.get(result.image)
             )
-            where = list(rescan.workloads_for(placed, result.image, workload))
-            new = store.enqueue(entry, where, instance_id, create=not repeated)
-            if new and not repeated:
+            # A loser whose winner is still queueing creates the entry too (the same row): its workloads never miss it.
+            create = claim is None or claim.won or claim.joined
+            new = store.enqueue(entry, list(where), instance_id, create=create)
+            won = claim is not None and claim.won
+            if won and item.fingerprint:
+                store.record_alerted(item.key, item.fingerprint, instance_id)  # queued: the digest sends it
+            if won or (new and claim is None):
                 counts[QUEUED_KEY] += 1
-                if item.fingerprint and not item.failure:
-                    store.record_alerted(item.key, item.fingerprint, instance_id, result.image)
                 if request.rescan:
                     rescan.record_rescan_alert(store.table, instance_id, item.key, result.image, entry.diff)
                 continue
@@ -244,37 +264,80 @@ def send_notifications(
             fresh.append(item)
             continue
         counts[SUPPRESSED_KEY] += 1
-        store.record_suppressed(instance_id, item.key, result.image, "window" if not repeated else "same findings")
+        why = "window" if not repeated else "same findings"
+        store.record_suppressed(instance_id, item.key, result.image, why, where)
         telemetry.suppressed("window" if not repeated else "same_findings")
     if not fresh:
         return counts
+    return counts | _send(
+        settings,
+        store,
+        request,
+        fresh,
+        alert=alert,
+        views=views,
+        placed=placed,
+        workload=workload,
+        suppressed=counts[SUPPRESSED_KEY],
+        excepted=excepted,
+        tls_context=tls_context,
+    )
+
+
+def _send(
+    settings: Settings,
+    store: AlertStore,
+    request: NotifyRequest,
+    fresh: list[_Checked],
+    *,
+    alert: Alert,
+    views: dict[str, rescan.RescanView],
+    placed: dict[str, tuple[list[Workload], bool]],
+    workload: str,
+    suppressed: int,
+    excepted: dict[str, dict[str, Any]],
+    tls_context: ssl.SSLContext | None,
+) -> dict[str, int]:
+    """Send the scan's alert of `fresh` (claimed) on every channel, naming the workloads that joined the claims;
+    then settle the claims: alerted, or released when no channel took it (a retry, or a later scan, sends it).
+    """
+    instance_id = request.instance_id
+    workloads: dict[str, tuple[str, ...]] = {}
+    for item in fresh:
+        own = rescan.workloads_for(placed, item.result.image, workload)
+        joined = store.freeze_alert(item.key, item.fingerprint, instance_id) if item.fingerprint else []
+        workloads[item.result.image] = tuple(dict.fromkeys([*own, *joined]))
     diffs = {item.result.image: views[item.result.image].diff for item in fresh if item.result.image in views}
     scan_alert = Alert(
         instance_id,
         alert.deployment,
-        threshold,
+        alert.threshold,
         [item.result for item in fresh],
         alert.others,
-        workloads={item.result.image: rescan.workloads_for(placed, item.result.image, workload) for item in fresh},
+        workloads=workloads,
         findings={
             i.result.image: news
             for i in fresh
             if (news := diffs[i.result.image].new if i.result.image in diffs else i.findings)
         },
-        suppressed=counts[SUPPRESSED_KEY],
+        suppressed=suppressed,
         diffs=diffs,
         rescan=request.rescan,
         exceptions={image: v for image, v in excepted.items() if any(i.result.image == image for i in fresh)},
     )
-    counts |= send_all(settings, scan_alert, store.already_sent, store.mark_sent, tls_context)
-    for item in fresh:
-        if item.fingerprint and not item.failure:
-            store.record_alerted(item.key, item.fingerprint, instance_id, item.result.image)
-        if request.rescan:
+    try:
+        sent = send_all(settings, scan_alert, store.already_sent, store.mark_sent, tls_context)
+    except NotificationError:
+        reached = any(store.already_sent(instance_id, channel) for channel, _ in configured_channels(settings))
+        _settle(store, fresh, instance_id, sent=reached)
+        raise
+    _settle(store, fresh, instance_id, sent=True)
+    if request.rescan:
+        for item in fresh:
             rescan.record_rescan_alert(
                 store.table, instance_id, item.key, item.result.image, diffs.get(item.result.image)
             )
-    return counts
+    return sent
 
 
 notifications_blueprint = df.Blueprint()

@@ -1,14 +1,17 @@
 """The alerts table: the fingerprint last alerted per image, the digest queue, and who was left out as a duplicate.
 
 Rows (table ALERTS_TABLE, created on first use):
-- `fingerprint` / `<image key>`: the fingerprint last alerted for the image, and the scan that alerted it.
+- `fingerprint` / `<image key>`: the fingerprint last alerted for the image and the scan that alerted it; claimed
+  (ETag-conditional) before the alert is sent, so concurrent scans alert the same findings once
+  (activities/notify_claims.py: states, joined workloads, release and takeover).
 - `queue` / `p-<image key>-<fingerprint>`: an entry waiting for the next digest (ALERT_DIGEST_MINUTES > 0); the
   scans and workloads that brought it; `digest` is set once a digest claimed it.
 - `queue` / `h-<digest id>`: a digest: `open` (claiming entries), `sending` (no more entries), `sent`.
 - `<digest id>` / `notified-<channel>`: a channel delivered that digest (at-least-once: a crash between the send and
   this row sends it again, never more).
 - `suppressed` / `<instance id>-<image key>`: an image result that was not alerted again (same findings as the last
-  alert, or the same failure already waiting in the window); one row per scan and image, so retries count once.
+  alert, or the same failure already waiting in the window) and the workloads it brought; one row per scan and
+  image, so retries count once.
 - `excepted` / `<instance id>-<image key>`: findings of an image result that exceptions suppressed: how many, per
   severity, and the exception ids; one row per scan (or expiry re-evaluation) and image.
 """
@@ -27,6 +30,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
+from activities import notify_claims as claims
+from activities.notify_claims import Claim
 from activities.storage_clients import BlobTooLarge, clients_for, read_blob
 from core.json_report import parse_json_report
 from core.report import MAX_REPORT_BYTES, Finding, ImageResult, InvalidUpload, ReportSummary
@@ -36,7 +41,6 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FINGERPRINT_PARTITION = "fingerprint"
 QUEUE_PARTITION = "queue"
 SUPPRESSED_PARTITION = "suppressed"
 EXCEPTED_PARTITION = "excepted"
@@ -137,28 +141,30 @@ class AlertStore:
             return False
         return True
 
-    # Fingerprints
-    def last_alerted(self, key: str) -> tuple[str, str] | None:
-        """(fingerprint, instance id) last alerted for the image key, None when never."""
-        try:
-            row = self.table.get_entity(FINGERPRINT_PARTITION, key)
-        except ResourceNotFoundError:
-            return None
-        return str(row.get("fingerprint", "")), str(row.get("instance_id", ""))
+    # Fingerprints: claimed before an alert is sent, so concurrent scans alert the same findings once
+    # (activities/notify_claims.py)
+    def claim_alert(self, key: str, fingerprint: str, instance_id: str, image: str, workloads: list[str]) -> Claim:
+        return claims.claim(self.table, key, fingerprint, instance_id=instance_id, image=image, workloads=workloads)
 
-    def record_alerted(self, key: str, fingerprint: str, instance_id: str, image: str) -> None:
+    def freeze_alert(self, key: str, fingerprint: str, instance_id: str) -> list[str]:
+        return claims.freeze(self.table, key, fingerprint, instance_id)
+
+    def record_alerted(self, key: str, fingerprint: str, instance_id: str) -> None:
+        claims.finish(self.table, key, fingerprint, instance_id)
+
+    def release_alert(self, key: str, fingerprint: str, instance_id: str) -> None:
+        claims.release(self.table, key, fingerprint, instance_id)
+
+    def record_suppressed(
+        self, instance_id: str, key: str, image: str, why: str, workloads: tuple[str, ...] | list[str] = ()
+    ) -> None:
         row = {
-            "PartitionKey": FINGERPRINT_PARTITION,
-            "RowKey": key,
-            "fingerprint": fingerprint,
-            "instance_id": instance_id,
+            "PartitionKey": SUPPRESSED_PARTITION,
+            "RowKey": f"{instance_id}-{key}",
             "image": image,
-            "alerted_at": datetime.now(UTC),
+            "why": why,
+            "workloads": json.dumps(list(workloads)[:MAX_WORKLOADS]),
         }
-        self.table.upsert_entity(row, mode=UpdateMode.REPLACE)
-
-    def record_suppressed(self, instance_id: str, key: str, image: str, why: str) -> None:
-        row = {"PartitionKey": SUPPRESSED_PARTITION, "RowKey": f"{instance_id}-{key}", "image": image, "why": why}
         self.table.upsert_entity(row, mode=UpdateMode.REPLACE)
 
     def record_excepted(self, instance_id: str, key: str, image: str, view: dict[str, Any]) -> None:
