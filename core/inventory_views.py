@@ -113,11 +113,14 @@ Suppressed = Callable[[ImageResult | None, str], dict[str, Any] | None]
 """(latest result, workload resource id) -> what exceptions suppress in it (GET /api/images' view), None if nothing."""
 
 
-def matches_severity(results: list[ImageResult | None], min_severity: str | None) -> bool:
+def matches_severity(view: dict[str, Any], min_severity: str | None) -> bool:
+    """minSeverity against a workload view: its `effectiveWorstSeverity`, what is left once the active exceptions
+    suppressed what they match (issue 12: a suppressed finding is excluded from thresholds).
+    """
     if min_severity is None:
         return True
-    ranks = [r for r in (_severity_rank(x) for x in results) if r is not None]
-    return bool(ranks) and min(ranks) <= SEVERITIES.index(min_severity)
+    worst = view.get("effectiveWorstSeverity")
+    return worst in SEVERITIES and SEVERITIES.index(worst) <= SEVERITIES.index(min_severity)
 
 
 def result_view(result: ImageResult | None, key: str) -> dict[str, Any] | None:

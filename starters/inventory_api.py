@@ -105,9 +105,9 @@ def list_inventory(settings: Settings, query: InventoryQuery) -> dict[str, Any]:
         state = state_of(dict(entity))
         if not isinstance(state, Workload):
             continue
-        if not matches_severity([latest(i)[1] for i in state.distinct_images()], query.min_severity):
-            continue
-        items.append(workload_view(state, latest, exclusions_of(settings), suppressed))
+        view = workload_view(state, latest, exclusions_of(settings), suppressed)
+        if matches_severity(view, query.min_severity):
+            items.append(view)
     token = encode_token(*last) if more and last is not None else None
     return {"items": items, "count": len(items), "continuationToken": token}
 

@@ -50,6 +50,7 @@ PROBES: list[dict[str, Any]] = [
     {"name": "rg", "method": "GET", "path": "/api/inventory", "params": {"resourceGroup": "TEAM-B"}},
     {"name": "kind", "method": "GET", "path": "/api/inventory", "params": {"kind": "aca-job"}},
     {"name": "critical", "method": "GET", "path": "/api/inventory", "params": {"minSeverity": "critical"}},
+    {"name": "high", "method": "GET", "path": "/api/inventory", "params": {"minSeverity": "HIGH"}},
     {"name": "pages", "method": "GET", "path": "/api/inventory", "params": {"pageSize": "2"}, "pages": True},
     {"name": "bad_kind", "method": "GET", "path": "/api/inventory", "params": {"kind": "vm"}},
     {"name": "bad_size", "method": "GET", "path": "/api/inventory", "params": {"pageSize": "101"}},
@@ -237,6 +238,8 @@ def test_inventory_filters_and_pages(scope: Run) -> None:
     assert _names(probes["rg"]) == {"orders", "exp-job"}
     assert _names(probes["kind"]) == {"exp-job"}
     assert _names(probes["critical"]) == {"orders"}  # experimental-ml (CRITICAL) is excluded: never scanned
+    # web's one HIGH finding is suppressed by hx-match (effective LOW): minSeverity counts what exceptions leave
+    assert "web" not in _names(probes["high"]) and "orders" in _names(probes["high"])
     pages = probes["pages"]
     assert all(page["status"] == 200 and len(page["body"]["items"]) <= 2 for page in pages)
     assert pages[-1]["body"]["continuationToken"] is None
