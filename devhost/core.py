@@ -8,8 +8,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +33,7 @@ from devhost.orchestration import (
     entity_request,
     run_episode,
 )
-from devhost.ordering import CompletionOrder
+from devhost.ordering import ActivityLanes, CompletionOrder
 from devhost.store import Store
 from devhost.wakeups import run_due_calls
 
@@ -59,6 +58,7 @@ class EngineCore:
         max_workers: int = 8,
         event_grace: float = 0.0,
         ordered_completions: bool = False,
+        serial_activities: Collection[str] = (),
     ) -> None:
         self.index = index
         self._order: CompletionOrder[ActivityKey, ActivityOutcome] = CompletionOrder(ordered_completions)
@@ -80,7 +80,7 @@ class EngineCore:
         self._timer_seq = itertools.count()
         self._inflight: dict[ActivityKey, tuple[str, str | None]] = {}
         self._busy = 0
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="devhost-activity")
+        self._pool = ActivityLanes(max_workers, serial_activities)  # devhost/ordering.py
         self._worker: threading.Thread | None = None
         self._stopping = False
         self._closed = False
@@ -279,7 +279,7 @@ class EngineCore:
     def _launch(self, key: ActivityKey) -> None:
         name, input_text = self._inflight[key]
         self._order.launched(key)
-        self._pool.submit(self._run_activity, key, name, input_text)
+        self._pool.submit(name, self._run_activity, key, name, input_text)
 
     def _run_activity(self, key: ActivityKey, name: str, input_text: str | None) -> None:
         entry = self.index.activity(name)

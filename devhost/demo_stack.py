@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from activities.names import SEND_NOTIFICATIONS
 from core.settings import Settings, get_settings, load_settings
 from devhost import azurite
 from devhost import clock as clock_mod
@@ -120,8 +121,11 @@ def _start_devhost(app_spec: str, clock: clock_mod.VirtualClock, task_hub: str) 
     from devhost.triggers import specs_from_index
 
     index = load_app(app_spec)
-    # Ordered completions: the same scenario runs the same way every time (docs/demo.md, "Determinism").
-    engine = DurableEngine(index, clock=clock, task_hub=task_hub, ordered_completions=True)
+    # Ordered completions: the same scenario runs the same way every time (docs/demo.md, "Determinism"); alerts, which
+    # race on one claim row by design, run one at a time in scheduling order.
+    engine = DurableEngine(
+        index, clock=clock, task_hub=task_hub, ordered_completions=True, serial_activities=(SEND_NOTIFICATIONS,)
+    )
     server = DevHostServer(
         specs_from_index(index),
         engine,

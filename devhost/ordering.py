@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 Key = TypeVar("Key")
@@ -71,3 +72,25 @@ class CompletionOrder(Generic[Key, Outcome]):
             done = sorted(self._events, key=lambda item: item[0])
             self._events.clear()
             return [deliver for _, deliver in done]
+
+
+class ActivityLanes:
+    """Where activities run: a shared thread pool, and one lane (a single thread, first scheduled first run) for the
+    activity names in `serial`. The demo puts there the activities that race on one storage row by design (two scans
+    claiming the same image's findings for an alert, activities/notify_claims.py): with ordered completions they then
+    meet in scheduling order on every run, while every other activity keeps running concurrently.
+    """
+
+    def __init__(self, max_workers: int, serial: Collection[str] = ()) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="devhost-activity")
+        self._serial = frozenset(serial)
+        self._lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devhost-serial") if serial else None
+
+    def submit(self, name: str, run: Callable[..., None], *args: object) -> None:
+        pool = self._lane if self._lane is not None and name in self._serial else self._pool
+        pool.submit(run, *args)
+
+    def shutdown(self, *, wait: bool = False, cancel_futures: bool = True) -> None:
+        for pool in (self._pool, self._lane):
+            if pool is not None:
+                pool.shutdown(wait=wait, cancel_futures=cancel_futures)
