@@ -18,6 +18,17 @@ from activities.activity_registry import ACTIVITY_INPUT_NAME, validated
 
 LOG = logging.getLogger(__name__)
 MAX_WAKES = 2000
+ACTIVE_RUNTIMES = frozenset({"Running", "Pending", "ContinuedAsNew"})
+"""Runtime statuses of an instance that is still going (a singleton is not started again while in one)."""
+
+
+def runtime_of(status: Any) -> str | None:
+    """The runtime status in the durable client's answer as text (`Running`, ...); None when it has none (the SDK's
+    answer for an instance that does not exist).
+    """
+    runtime = getattr(status, "runtime_status", None) if status is not None else None
+    return None if runtime is None else str(getattr(runtime, "value", runtime))
+
 
 orchestration_client_blueprint = df.Blueprint()
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from activities import names
 from activities.activity_registry import ACTIVITY_INPUT_NAME, activity_registrar, validated
 from activities.inventory_store import entries, table
+from activities.orchestration_client import runtime_of
 from activities.results_store import get_latest_result
 from activities.storage_clients import clients_for
 from core.exclusions import ExclusionRules, parse_exclusions
@@ -86,11 +87,6 @@ def rescan_options(settings: Settings) -> ScanOptions:
     return options.model_copy(update={"scan_cache_hours": hours})
 
 
-def _runtime(status: Any) -> str | None:
-    runtime = getattr(status, "runtime_status", None) if status is not None else None
-    return None if runtime is None else str(getattr(runtime, "value", runtime))
-
-
 async def start_rescans(
     client: df.DurableOrchestrationClient, settings: Settings, request: StartRescansRequest
 ) -> dict[str, int]:
@@ -100,7 +96,7 @@ async def start_rescans(
     options = rescan_options(settings)
     started = already = deferred = 0
     for rescan in request.rescans:
-        runtime = _runtime(await client.get_status(rescan.instance_id))
+        runtime = runtime_of(await client.get_status(rescan.instance_id))
         if runtime is not None and runtime not in RESTARTABLE:
             already += 1
             continue

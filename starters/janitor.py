@@ -32,6 +32,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities.aci_scanner import delete_scanner_group, list_scanner_group_infos
+from activities.orchestration_client import runtime_of
 from activities.storage_clients import clients_for, delete_container, list_uploads_containers
 from core.janitor import STATUS_UNREADABLE, JanitorDecision, ScannerGroupInfo, decide
 from core.settings import Settings, get_settings
@@ -124,9 +125,9 @@ async def _runtime_status(client: StatusReader, instance_id: str) -> str | None:
     except Exception as error:  # the SDK raises on other codes; aiohttp on connection errors
         why = type(error).__name__
     else:
-        runtime = getattr(status, "runtime_status", None) if status is not None else None
+        runtime = runtime_of(status)
         if runtime is not None:
-            return str(getattr(runtime, "value", runtime))
+            return runtime
         if _is_empty_answer(status):
             if await _confirmed_absent(client, instance_id):
                 return None

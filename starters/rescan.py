@@ -9,11 +9,11 @@ starts one `inventory_rescan` unless one is running, so an image is rescanned wi
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from activities.orchestration_client import ACTIVE_RUNTIMES, runtime_of
 from core.rescan import RESCAN_INSTANCE_ID
 from core.trigger_bindings import load_sweep_binding
 from orchestrators.names import ORCHESTRATOR_INVENTORY_RESCAN
@@ -21,19 +21,13 @@ from orchestrators.names import ORCHESTRATOR_INVENTORY_RESCAN
 logger = logging.getLogger(__name__)
 
 RESCAN_TIMER_FUNCTION = "rescan_timer"
-ACTIVE = frozenset({"Running", "Pending", "ContinuedAsNew"})
 
 bp = df.Blueprint()
 
 
-def _runtime(status: Any) -> str | None:
-    runtime = getattr(status, "runtime_status", None) if status is not None else None
-    return None if runtime is None else str(getattr(runtime, "value", runtime))
-
-
 async def start_rescan(client: df.DurableOrchestrationClient, trigger: str) -> str | None:
     """Start the rescan orchestration unless one runs; the reason when not started."""
-    if _runtime(await client.get_status(RESCAN_INSTANCE_ID)) in ACTIVE:
+    if runtime_of(await client.get_status(RESCAN_INSTANCE_ID)) in ACTIVE_RUNTIMES:
         return "a rescan run is already looking for due images"
     await client.start_new(ORCHESTRATOR_INVENTORY_RESCAN, RESCAN_INSTANCE_ID, {"trigger": trigger})
     return None

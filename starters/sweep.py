@@ -11,11 +11,11 @@ At most one sweep runs at a time: a trigger that finds it running does nothing.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from activities.orchestration_client import ACTIVE_RUNTIMES, runtime_of
 from core.sweep import SWEEP_INSTANCE_ID
 from core.trigger_bindings import load_sweep_binding
 from orchestrators.names import ORCHESTRATOR_INVENTORY_SWEEP
@@ -28,20 +28,14 @@ SWEEP_BACKFILL_FUNCTION = "sweep_backfill"
 SWEEP_HTTP_FUNCTION = "http_start_sweep"
 SWEEP_ROUTE = "sweep"
 BACKFILL_SCHEDULE = "0 */5 * * * *"
-ACTIVE = frozenset({"Running", "Pending", "ContinuedAsNew"})
 
 bp = df.Blueprint()
 
 
-def _runtime(status: Any) -> str | None:
-    runtime = getattr(status, "runtime_status", None) if status is not None else None
-    return None if runtime is None else str(getattr(runtime, "value", runtime))
-
-
 async def start_sweep(client: df.DurableOrchestrationClient, trigger: str, *, only_first: bool = False) -> str | None:
     """Start the sweep unless one runs (or, with `only_first`, unless one ever ran); the reason when not started."""
-    runtime = _runtime(await client.get_status(SWEEP_INSTANCE_ID))
-    if runtime in ACTIVE:
+    runtime = runtime_of(await client.get_status(SWEEP_INSTANCE_ID))
+    if runtime in ACTIVE_RUNTIMES:
         return "a sweep is already running"
     if only_first and runtime is not None:
         return "a sweep ran before"
