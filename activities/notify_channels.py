@@ -52,10 +52,10 @@ def send_all(
         except (NotificationError, smtplib.SMTPException, OSError) as error:
             log.warning("%s alert for %s failed: %s", channel, alert.instance_id, type(error).__name__)
             failures.append(f"{channel}: {error if isinstance(error, NotificationError) else type(error).__name__}")
-            telemetry.alert(channel, alert.instance_id, sent=False)
+            telemetry.alert(channel, digest=alert.is_digest, sent=False)
             continue
         mark(alert.instance_id, channel)
-        telemetry.alert(channel, alert.instance_id, sent=True)
+        telemetry.alert(channel, digest=alert.is_digest, sent=True)
         counts[channel] = 1
     if failures:
         raise NotificationError("; ".join(failures))

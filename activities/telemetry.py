@@ -30,7 +30,6 @@ from core.results import StoreRequest
 log = logging.getLogger(__name__)
 
 CONNECTION_STRING_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
-DIGEST_ID_PREFIX = "digest-"
 METRICS_ONLY = {"OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
 """The distro sends no traces and no logs (the Functions host already sends them); an operator's own value wins."""
 INSTRUMENTED_LIBRARIES = ("azure_sdk", "django", "fastapi", "flask", "psycopg2", "requests", "urllib", "urllib3")
@@ -188,10 +187,9 @@ def create_refused(*, quota: bool) -> None:
         add(m.QUOTA_WAITS, 1, reason="aci_quota")
 
 
-def alert(channel: str, alert_id: str, *, sent: bool) -> None:
-    """One message on one channel: a scan's alert or a digest (its id starts `digest-`), sent or failed."""
-    mode = "digest" if alert_id.startswith(DIGEST_ID_PREFIX) else "scan"
-    add(m.ALERTS, 1, channel=channel, mode=mode, outcome="sent" if sent else "failed")
+def alert(channel: str, *, digest: bool, sent: bool) -> None:
+    """One message on one channel: a scan's alert or a digest (`Alert.is_digest`), sent or failed."""
+    add(m.ALERTS, 1, channel=channel, mode="digest" if digest else "scan", outcome="sent" if sent else "failed")
 
 
 def suppressed(reason: str, count: int = 1) -> None:

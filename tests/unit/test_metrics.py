@@ -141,9 +141,9 @@ def test_collected_results_count_images_by_status_and_findings_by_severity(reade
 
 
 def test_alerts_suppressions_groups_quota_cache_and_sweeps(reader: InMemoryMetricReader) -> None:
-    telemetry.alert("email", "scan-" + "a" * 32, sent=True)
-    telemetry.alert("teams", "digest-0123", sent=True)
-    telemetry.alert("slack", "digest-0123", sent=False)
+    telemetry.alert("email", digest=False, sent=True)
+    telemetry.alert("teams", digest=True, sent=True)
+    telemetry.alert("slack", digest=True, sent=False)
     telemetry.suppressed("same findings")
     telemetry.suppressed("exception", 3)
     telemetry.group_created(1.0)
