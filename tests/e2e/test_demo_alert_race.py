@@ -12,29 +12,21 @@ from __future__ import annotations
 
 import email
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.demo_support import ROOT, run_scenario
+
 SCENARIO = ROOT / "scenarios" / "rescan.json"
-SAFETY_LIMIT_S = "120"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    out = tmp_path_factory.mktemp("rescan-race-out")
-    command = [sys.executable, "-m", "devhost.demo", "--scenario", str(SCENARIO), "--out", str(out)]
-    completed = subprocess.run(
-        [*command, "--timeout", SAFETY_LIMIT_S], cwd=ROOT, capture_output=True, text=True, timeout=150, check=False
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:] + completed.stdout[-3000:]
-    return json.loads((out / "summary.json").read_text()), out
+    return run_scenario(SCENARIO, tmp_path_factory.mktemp("rescan-race-out"))
 
 
 def _bodies(out: Path) -> list[str]:

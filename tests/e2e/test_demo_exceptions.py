@@ -5,15 +5,13 @@ after it sends nothing new."""
 from __future__ import annotations
 
 import email
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.demo_support import ROOT, run_scenario
+
 SCENARIO = ROOT / "scenarios" / "exceptions.json"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -21,13 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    out = tmp_path_factory.mktemp("exceptions-out")
-    command = [sys.executable, "-m", "devhost.demo", "--scenario", str(SCENARIO), "--out", str(out)]
-    completed = subprocess.run(
-        [*command, "--timeout", "120"], cwd=ROOT, capture_output=True, text=True, timeout=150, check=False
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:] + completed.stdout[-3000:]
-    return json.loads((out / "summary.json").read_text()), out
+    return run_scenario(SCENARIO, tmp_path_factory.mktemp("exceptions-out"))
 
 
 def _subjects_and_bodies(out: Path) -> list[tuple[str, str]]:

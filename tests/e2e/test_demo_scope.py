@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from core.exports import sarif_problems
+from tests.e2e.demo_support import SAFETY_LIMIT_S, run_scenario
 from tests.sbom_validation import cyclonedx_problems, spdx_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 SCOPE = ROOT / "scenarios" / "scope.json"
-SAFETY_LIMIT_S = "120"
 # The own subscription, a listed one (busybox excluded by image:), a workload in a group named like the scanner's.
 SCANNED = {
     "docker.io/library/nginx:1.27",
@@ -29,13 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    out = tmp_path_factory.mktemp("scope-out")
-    command = [sys.executable, "-m", "devhost.demo", "--scenario", str(SCOPE), "--out", str(out)]
-    completed = subprocess.run(
-        [*command, "--timeout", SAFETY_LIMIT_S], cwd=ROOT, capture_output=True, text=True, timeout=150, check=False
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:] + completed.stdout[-3000:]
-    return json.loads((out / "summary.json").read_text()), out
+    return run_scenario(SCOPE, tmp_path_factory.mktemp("scope-out"))
 
 
 def test_only_monitored_and_not_excluded_workloads_are_scanned(run: tuple[dict[str, Any], Path]) -> None:
