@@ -6,7 +6,6 @@ however often the timer runs before the rescan ends."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -68,14 +67,8 @@ def invoke(server: DevHostServer, function: str, data: str = "") -> None:
     response = requests.post(f"{server.base_url}/admin/functions/{function}", json={"input": data}, timeout=30)
     assert response.status_code == 202, response.text
     invocation = response.headers[INVOCATION_HEADER]
-    for _ in range(500):
-        records = requests.get(f"{server.base_url}/admin/devhost/invocations", timeout=30).json()
-        record = next(r for r in records if r["id"] == invocation)
-        if record["status"] != "running":
-            assert record["status"] == "succeeded", record
-            return
-        time.sleep(0.02)  # a real HTTP invocation in flight, not simulated time
-    raise AssertionError(f"{function} did not finish")
+    record = next(r for r in server.wait_idle(timeout=120, engine=False) if r.id == invocation)
+    assert record.status == "succeeded", record
 
 
 def rescans(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
